@@ -1,0 +1,123 @@
+//! The plugin-to-trainer contract: where the trainer finds its inputs inside the container, what
+//! it writes under the output directory, and what its exit code means.
+//!
+//! The plugin renders mounts at these paths and tails these files; the trainer reads and writes
+//! them. Both import the constants and types from here, so they cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The resolved job spec, mounted read-only.
+pub const JOB_FILE: &str = "/run/finetune/job.json";
+/// The pretrained checkpoint directory (read-only).
+pub const MODEL_DIR: &str = "/model";
+/// The dataset directory (read-only).
+pub const DATA_DIR: &str = "/data";
+/// The output directory (read-write): metrics, checkpoints, model, run record.
+pub const OUTPUT_DIR: &str = "/output";
+/// An optional cache directory (read-write), e.g. for tokenized data.
+pub const CACHE_DIR: &str = "/cache";
+
+/// File and directory names under the output directory.
+pub mod output {
+    pub const METRICS: &str = "metrics.jsonl";
+    pub const CHECKPOINTS: &str = "checkpoints";
+    pub const MODEL: &str = "model";
+    pub const RUN_RECORD: &str = "run.json";
+    /// Written by the trainer when it starts, removed never; holds total steps for ETA.
+    pub const STATUS: &str = "status.json";
+}
+
+/// Trainer exit codes. The plugin maps them to job states and messages.
+pub mod exit_code {
+    /// Training finished (or was already finished: nothing to do).
+    pub const DONE: i32 = 0;
+    /// Unexpected internal error.
+    pub const FAILED: i32 = 1;
+    /// The job spec, the model directory or the dataset is invalid.
+    pub const BAD_INPUT: i32 = 2;
+    /// A checkpoint exists for a different config and `--force-resume` was not given.
+    pub const RESUME_REFUSED: i32 = 3;
+    /// Out of memory (host or device).
+    pub const OUT_OF_MEMORY: i32 = 4;
+    /// Stopped by SIGTERM/SIGINT after saving a checkpoint; `up` again resumes.
+    pub const INTERRUPTED: i32 = 5;
+    /// The output directory cannot be written (e.g. the disk is full).
+    pub const OUTPUT_UNWRITABLE: i32 = 6;
+}
+
+/// One line of `metrics.jsonl`: either a training log line or an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MetricsRecord {
+    Eval {
+        step: u64,
+        epoch: f64,
+        eval: EvalMetrics,
+    },
+    Train(TrainLog),
+}
+
+/// A logged training step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainLog {
+    pub step: u64,
+    /// Fractional epoch (e.g. 1.5 is half-way through the second epoch).
+    pub epoch: f64,
+    pub loss: f64,
+    pub lr: f64,
+    pub samples_per_s: f64,
+    /// Total optimizer steps planned, for progress bars and ETA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_steps: Option<u64>,
+}
+
+/// Evaluation metrics on the eval set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalMetrics {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub samples: u64,
+}
+
+/// Why a run ended, as recorded in `run.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    Completed,
+    EarlyStopped,
+    MaxSteps,
+    Interrupted,
+    Failed,
+}
+
+/// `run.json`: the record of one run, written when the trainer exits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub job: String,
+    pub trainer_version: String,
+    /// Image id or tag the trainer ran in, from `FINETUNE_IMAGE` (set by the plugin), if any.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// sha256 of the canonical JSON of the training-relevant spec (see `spec::JobSpec::config_hash`).
+    pub config_hash: String,
+    /// sha256 of each dataset file, by role (`train`, `eval`).
+    pub dataset_sha256: BTreeMap<String, String>,
+    pub seed: u64,
+    pub backend: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_s: f64,
+    pub steps: u64,
+    pub epochs: f64,
+    #[serde(default)]
+    pub resumed_from_step: Option<u64>,
+    #[serde(default)]
+    pub final_eval: Option<EvalMetrics>,
+    #[serde(default)]
+    pub final_train_loss: Option<f64>,
+    pub exit_reason: ExitReason,
+    /// The resolved spec as the trainer saw it.
+    pub spec: crate::spec::JobSpec,
+}
