@@ -1,0 +1,213 @@
+//! Rendering: snapshots of the override, the Compose JSON schema, and the real
+//! `docker compose config` when Compose v2 is installed.
+
+mod common;
+
+use common::{options, project, shared};
+use finetune_compose::{load_project, render, RenderOptions};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const STACK: &str = r#"name: demo
+services:
+  minio: {image: minio/minio}
+  api:
+    image: acme/api
+    depends_on: [minio]
+  tuned:
+    depends_on: [minio]
+    x-finetune:
+      model: ./models/minilm
+      data: {train: ./data/a/train.jsonl}
+      output: ./runs/tuned
+      resources: {gpus: auto}
+x-finetune:
+  defaults:
+    resources: {memory: 8g, cpus: 4, shm_size: 2g}
+  jobs:
+    sentiment:
+      model: ./models/minilm
+      data: {train: ./data/a/train.jsonl, eval: ./data/b/eval.jsonl}
+      method: {lora: {r: 8}}
+      output: ./runs/sentiment
+      cache: ./cache
+      depends_on: [minio]
+      environment: {HF_TOKEN: literal-token, MODE: fast, PASSTHRU: null}
+      resources: {gpus: 2}
+    cpu:
+      model: ./models/minilm
+      data: {train: ./data/a/train.jsonl, eval_split: 0.1}
+      output: ./runs/cpu
+      network: default
+      resources: {gpus: 0}
+"#;
+
+fn opts() -> RenderOptions {
+    RenderOptions {
+        build_context: Some("/src/docker-finetune".into()),
+        version: "0.1.0".into(),
+        gpu_runtime: true,
+        allocations: BTreeMap::from([(
+            "sentiment".to_string(),
+            vec!["2".to_string(), "3".to_string()],
+        )]),
+        ..Default::default()
+    }
+}
+
+fn snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, expected,
+        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 rewrites it)"
+    );
+}
+
+#[test]
+fn renders_the_expected_override() {
+    let dir = project(&[("compose.yaml", STACK)]);
+    let p = load_project(&options(dir.path())).unwrap();
+    // The one diagnostic: a warning about the literal secret, which is not rendered.
+    assert!(
+        p.diagnostics.len() == 1 && !p.diagnostics[0].is_error(),
+        "{:#?}",
+        p.diagnostics
+    );
+    assert_eq!(
+        p.diagnostics[0].path,
+        "x-finetune.jobs.sentiment.environment.HF_TOKEN"
+    );
+    let r = render(&p, &opts()).unwrap();
+    let root = dir.path().to_string_lossy().to_string();
+    snapshot("stack.yaml", &r.yaml().replace(&root, "<project>"));
+    let job_json = &r.job_files["sentiment"];
+    assert_eq!(
+        job_json.host_path,
+        dir.path().join("runs/sentiment/job.json")
+    );
+    snapshot(
+        "sentiment.job.json",
+        &job_json.content.replace(&root, "<project>"),
+    );
+    // Secrets never land in the rendered text.
+    assert!(!r.yaml().contains("literal-token") && !r.json().contains("literal-token"));
+    assert!(!job_json.content.contains("literal-token"));
+    assert_eq!(
+        r.env_refs["sentiment"],
+        vec!["HF_TOKEN".to_string(), "PASSTHRU".to_string()]
+    );
+    // Without a GPU runtime, `auto` runs on CPU and `count` stays a count.
+    let cpu = render(
+        &p,
+        &RenderOptions {
+            gpu_runtime: false,
+            allocations: BTreeMap::new(),
+            ..opts()
+        },
+    )
+    .unwrap();
+    let v = cpu.value();
+    assert!(v["services"]["tuned"]["deploy"]["resources"]["reservations"].is_null());
+    assert_eq!(v["services"]["tuned"]["build"]["target"], "runtime");
+    assert_eq!(
+        v["services"]["sentiment"]["deploy"]["resources"]["reservations"]["devices"][0]["count"],
+        2
+    );
+    assert!(render(
+        &p,
+        &RenderOptions {
+            jobs: vec!["nope".into()],
+            ..opts()
+        }
+    )
+    .is_err());
+}
+
+#[test]
+fn rendered_services_match_the_compose_schema() {
+    let Some(shared) = shared() else { return };
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join("schemas/compose-spec.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("compose schema compiles");
+    let dir = project(&[("compose.yaml", STACK)]);
+    let p = load_project(&options(dir.path())).unwrap();
+    for o in [
+        opts(),
+        RenderOptions {
+            gpu_runtime: false,
+            build_context: None,
+            ..opts()
+        },
+    ] {
+        let r = render(&p, &o).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(r.value())
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+    }
+    // The check can fail: a service with both `count` and `device_ids` is rejected.
+    let mut bad = render(&p, &opts()).unwrap().value().clone();
+    bad["services"]["sentiment"]["ulimits"] = serde_json::json!(["memlock"]);
+    assert!(!validator.is_valid(&bad));
+}
+
+/// `docker compose -f user -f rendered config` accepts the override (needs Compose v2).
+#[test]
+fn docker_compose_config_accepts_the_override() {
+    let ok = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("`docker compose` (v2) is required in CI: run scripts/install-compose.sh");
+        }
+        eprintln!("skipping: `docker compose` (v2) is not installed (scripts/install-compose.sh installs it)");
+        return;
+    }
+    let dir = project(&[("compose.yaml", STACK)]);
+    let p = load_project(&options(dir.path())).unwrap();
+    let r = render(&p, &opts()).unwrap();
+    std::fs::write(dir.path().join("rendered.yaml"), r.yaml()).unwrap();
+    let out = Command::new("docker")
+        .current_dir(dir.path())
+        .args([
+            "compose",
+            "-f",
+            "compose.yaml",
+            "-f",
+            "rendered.yaml",
+            "config",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["services"]["sentiment"];
+    assert_eq!(s["network_mode"], "none");
+    assert_eq!(
+        s["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"],
+        serde_json::json!(["2", "3"])
+    );
+    assert_eq!(
+        v["services"]["tuned"]["depends_on"]["minio"]["condition"],
+        "service_started"
+    );
+}
