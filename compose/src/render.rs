@@ -13,7 +13,7 @@
 //!   An allocation in [`RenderOptions::allocations`] replaces the request with `device_ids`, so
 //!   concurrent jobs land on disjoint GPUs (a bare `count: N` always means GPUs `0..N`);
 //! - `deploy.resources.limits` `cpus`/`memory`, `shm_size` (default `1g`: Docker's 64 MB breaks
-//!   data loading), `ulimits` memlock -1 and stack 64 MiB;
+//!   data loading), `ulimits` stack 64 MiB, and memlock -1 for GPU jobs (pinned memory);
 //! - bind mounts: model read-only at `/model`, the directory holding the data files read-only at
 //!   `/data`, output read-write at `/output`, cache read-write at `/cache`, and the job file
 //!   read-only at `/run/finetune/job.json`. The job file is a file the caller writes (see
@@ -347,10 +347,14 @@ fn service(project: &Project, spec: &JobSpec, opts: &RenderOptions) -> (Value, b
         "shm_size".into(),
         json!(spec.resources.shm_size.unwrap_or(DEFAULT_SHM).to_string()),
     );
-    s.insert(
-        "ulimits".into(),
-        json!({ "memlock": -1, "stack": 67108864 }),
-    );
+    // Unlimited memlock is only needed to pin host memory for GPU transfers, and engines whose
+    // own hard limit is lower refuse to start the container with it, so CPU jobs go without.
+    let ulimits = if gpus.is_some() {
+        json!({ "memlock": -1, "stack": 67108864 })
+    } else {
+        json!({ "stack": 67108864 })
+    };
+    s.insert("ulimits".into(), ulimits);
     let mut volumes = vec![
         bind(&spec.model, contract::MODEL_DIR, true),
         bind(&data_root(spec), contract::DATA_DIR, true),
