@@ -1,0 +1,328 @@
+//! `doctor`: engine, Compose v2, buildx, GPU runtime/CDI, free disk and shm, each failing check
+//! with its fix. `up` runs the same engine and GPU checks first ([`preflight_gpus`]).
+
+use crate::cli::doctor::DoctorArgs;
+use crate::cli::TableFormat;
+use crate::commands::Ctx;
+use crate::compose_cli::{buildx_present, compose_version, ComposeCli};
+use crate::engine::{self, GpuSupport};
+use crate::exit::{fail_hint, ExitCode};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+pub struct Options {
+    pub format: TableFormat,
+}
+
+impl From<DoctorArgs> for Options {
+    fn from(a: DoctorArgs) -> Options {
+        Options { format: a.format }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(
+    name: &'static str,
+    status: Status,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix: fix.map(String::from),
+    }
+}
+
+/// Bytes free for unprivileged users on the filesystem holding `path` (or its nearest existing
+/// parent).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `s` a valid out-pointer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
+    (rc == 0).then(|| s.f_bavail as u64 * s.f_frsize as u64)
+}
+
+/// Below this, `doctor` fails the disk check and `up` refuses to start (exit 8).
+pub const MIN_FREE: u64 = 256 << 20;
+/// Below this, a warning.
+pub const LOW_FREE: u64 = 2 << 30;
+
+pub fn gib(b: u64) -> String {
+    format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+}
+
+pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
+    let mut checks = Vec::new();
+    let mut code = ExitCode::Success;
+    let endpoint = ctx.endpoint()?;
+    let engine = match engine::Engine::connect(&endpoint).await {
+        Ok(e) => Some(e),
+        Err(f) => {
+            crate::ui::error(&f.message);
+            if let Some(h) = &f.hint {
+                crate::ui::hint(h);
+            }
+            checks.push(check(
+                "engine",
+                Status::Fail,
+                f.message.clone(),
+                f.hint.as_deref(),
+            ));
+            code = ExitCode::DaemonUnreachable;
+            None
+        }
+    };
+    let mut gpu = GpuSupport::default();
+    if let Some(e) = &engine {
+        match e.info().await {
+            Ok(info) => {
+                checks.push(check(
+                    "engine",
+                    Status::Ok,
+                    format!(
+                        "{} ({}), engine {}, API {} (negotiated)",
+                        endpoint.host,
+                        endpoint.source,
+                        info.server_version.clone().unwrap_or_default(),
+                        e.api_version
+                    ),
+                    None,
+                ));
+                gpu = engine::gpu_support(&info, engine::is_local(&endpoint));
+                if let Some(root) = info
+                    .docker_root_dir
+                    .as_deref()
+                    .filter(|_| engine::is_local(&endpoint))
+                {
+                    if let Some(free) = free_bytes(Path::new(root)) {
+                        checks.push(disk_check("image storage", root, free));
+                    }
+                }
+            }
+            Err(err) => checks.push(check("engine", Status::Fail, err.to_string(), None)),
+        }
+    }
+    let docker = ComposeCli::docker_binary();
+    match compose_version(&docker).await {
+        Some(v) if v.0 >= 2 => checks.push(check(
+            "compose",
+            if v >= (2, 36, 0) {
+                Status::Ok
+            } else {
+                Status::Warn
+            },
+            format!("Compose v{}.{}.{}", v.0, v.1, v.2),
+            (v < (2, 36, 0)).then_some(
+                "provider services (`provider: {type: finetune}`) need Compose 2.36 or later",
+            ),
+        )),
+        other => {
+            checks.push(check(
+                "compose",
+                Status::Fail,
+                match other {
+                    Some(v) => format!("Compose v{}.{}.{} is too old", v.0, v.1, v.2),
+                    None => "`docker compose` (Compose v2) not found".to_string(),
+                },
+                Some("install Compose v2: `scripts/install-compose.sh` or the docker-compose-plugin package"),
+            ));
+            if code == ExitCode::Success {
+                code = ExitCode::ComposeFailed;
+            }
+        }
+    }
+    checks.push(if buildx_present(&docker).await {
+        check("buildx", Status::Ok, "docker buildx found", None)
+    } else {
+        check(
+            "buildx",
+            Status::Warn,
+            "docker buildx not found; builds use the classic builder (COMPOSE_BAKE=false, DOCKER_BUILDKIT=0)",
+            Some("optional: install docker-buildx for BuildKit (faster multi-stage builds)"),
+        )
+    });
+    checks.push(gpu_check(&gpu));
+    // Disk where outputs go: the project's job outputs when a project loads, else here.
+    let outputs: Vec<PathBuf> = match finetune_compose::load_project(&ctx.project_options) {
+        Ok(p) => p.jobs.iter().map(|j| j.spec.output.clone()).collect(),
+        Err(_) => vec![std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))],
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for o in outputs {
+        if let Some(free) = free_bytes(&o) {
+            if seen.insert(free / (64 << 20)) {
+                let c = disk_check("output disk", &o.display().to_string(), free);
+                if c.status == Status::Fail && code == ExitCode::Success {
+                    code = ExitCode::DiskFull;
+                }
+                checks.push(c);
+            }
+        }
+    }
+    if let Some(free) = free_bytes(Path::new("/dev/shm")) {
+        checks.push(check(
+            "shm",
+            Status::Ok,
+            format!(
+                "host /dev/shm {} free; jobs get `resources.shm_size` (Docker's default is 64 MB)",
+                gib(free)
+            ),
+            None,
+        ));
+    }
+    print_checks(&checks, opts.format)?;
+    Ok(code)
+}
+
+fn disk_check(name: &'static str, path: &str, free: u64) -> Check {
+    let (status, fix) = if free < MIN_FREE {
+        (
+            Status::Fail,
+            Some("free disk space (e.g. `docker system prune`, old runs) or move `output`"),
+        )
+    } else if free < LOW_FREE {
+        (
+            Status::Warn,
+            Some("checkpoints and models need space; free some disk"),
+        )
+    } else {
+        (Status::Ok, None)
+    };
+    check(name, status, format!("{} free at {path}", gib(free)), fix)
+}
+
+pub fn gpu_check(gpu: &GpuSupport) -> Check {
+    if gpu.available() {
+        check(
+            "gpu",
+            Status::Ok,
+            format!(
+                "{}{}",
+                if gpu.nvidia_runtime {
+                    "nvidia runtime"
+                } else {
+                    ""
+                },
+                if gpu.cdi { " CDI devices" } else { "" }
+            ),
+            None,
+        )
+    } else {
+        check(
+            "gpu",
+            Status::Warn,
+            "no NVIDIA runtime or CDI devices: GPU jobs cannot run here; `gpus: auto` runs on CPU",
+            Some(NVIDIA_FIX),
+        )
+    }
+}
+
+pub const NVIDIA_FIX: &str = "install the NVIDIA driver and nvidia-container-toolkit, then \
+`sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker` \
+(or generate CDI specs with `nvidia-ctk cdi generate`)";
+
+fn print_checks(checks: &[Check], format: TableFormat) -> anyhow::Result<()> {
+    match format {
+        TableFormat::Json => println!("{}", serde_json::to_string_pretty(checks)?),
+        TableFormat::Table => {
+            for c in checks {
+                let mark = match c.status {
+                    Status::Ok => "ok  ",
+                    Status::Warn => "warn",
+                    Status::Fail => "FAIL",
+                };
+                println!("{mark}  {:<14} {}", c.name, c.detail);
+                if let Some(f) = &c.fix {
+                    println!("      {:<14} fix: {f}", "");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `up`'s GPU preflight: jobs asking for GPUs on a host without a GPU runtime stop everything
+/// before anything starts (exit 7), instead of Docker's `could not select device driver`.
+pub fn preflight_gpus(
+    gpu: &GpuSupport,
+    jobs: &[(&str, &finetune_compose::spec::Gpus)],
+) -> anyhow::Result<()> {
+    use finetune_compose::spec::Gpus;
+    if gpu.available() {
+        return Ok(());
+    }
+    let wanting: Vec<String> = jobs
+        .iter()
+        .filter(|(_, g)| !matches!(g, Gpus::Auto) && !g.is_none())
+        .map(|(n, g)| format!("`{n}` (gpus: {g})"))
+        .collect();
+    if wanting.is_empty() {
+        return Ok(());
+    }
+    Err(fail_hint(
+        ExitCode::NoGpuRuntime,
+        format!(
+            "job {} asks for GPUs, but this Docker engine has no NVIDIA runtime and no CDI devices",
+            wanting.join(", ")
+        ),
+        format!("{NVIDIA_FIX}; or set `resources.gpus: auto` to run on CPU here, or `gpus: 0`"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use finetune_compose::spec::Gpus;
+
+    #[test]
+    fn gpu_jobs_fail_preflight_without_a_runtime() {
+        let none = GpuSupport::default();
+        let e = preflight_gpus(&none, &[("a", &Gpus::Count(1))]).unwrap_err();
+        let f = e.downcast_ref::<crate::exit::Failure>().unwrap();
+        assert_eq!(f.code, ExitCode::NoGpuRuntime);
+        assert!(f.message.contains("`a` (gpus: 1)"));
+        assert!(f
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("nvidia-container-toolkit"));
+        assert!(f.hint.as_deref().unwrap().contains("gpus: auto"));
+        assert!(preflight_gpus(&none, &[("b", &Gpus::All)]).is_err());
+        assert!(preflight_gpus(&none, &[("c", &Gpus::Ids(vec!["0".into()]))]).is_err());
+        // auto and 0 run on CPU.
+        assert!(preflight_gpus(&none, &[("d", &Gpus::Auto), ("e", &Gpus::Count(0))]).is_ok());
+        let rt = GpuSupport {
+            nvidia_runtime: true,
+            cdi: false,
+        };
+        assert!(preflight_gpus(&rt, &[("a", &Gpus::Count(1))]).is_ok());
+    }
+
+    #[test]
+    fn disk_checks_fail_when_nearly_full() {
+        assert_eq!(disk_check("d", "/", 1 << 20).status, Status::Fail);
+        assert_eq!(disk_check("d", "/", 1 << 30).status, Status::Warn);
+        assert_eq!(disk_check("d", "/", 10 << 30).status, Status::Ok);
+        assert!(free_bytes(Path::new("/tmp/does/not/exist")).is_some());
+    }
+}

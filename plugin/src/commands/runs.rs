@@ -1,0 +1,151 @@
+//! `runs`: finished runs from the `run.json` in each job's output directory (and its `smoke/`
+//! run): exit reason, metrics, config and dataset hashes, output path. No engine needed.
+
+use crate::cli::runs::RunsArgs;
+use crate::cli::TableFormat;
+use crate::commands::{select_jobs, Ctx};
+use crate::exit::ExitCode;
+use crate::progress::format_duration;
+use comfy_table::{presets, Table};
+use finetune_compose::contract::{output, RunRecord};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub struct Options {
+    pub format: TableFormat,
+    pub jobs: Vec<String>,
+}
+
+impl From<RunsArgs> for Options {
+    fn from(a: RunsArgs) -> Options {
+        Options {
+            format: a.format,
+            jobs: a.jobs,
+        }
+    }
+}
+
+/// One run found on disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub output: PathBuf,
+    pub smoke: bool,
+    #[serde(flatten)]
+    pub record: RunRecord,
+}
+
+/// The runs recorded under an output directory (the run itself and its smoke run).
+pub fn read_runs(output_dir: &Path) -> Vec<Run> {
+    [
+        (output_dir.to_path_buf(), false),
+        (output_dir.join("smoke"), true),
+    ]
+    .into_iter()
+    .filter_map(|(dir, smoke)| {
+        let text = std::fs::read_to_string(dir.join(output::RUN_RECORD)).ok()?;
+        let record = serde_json::from_str(&text).ok()?;
+        Some(Run {
+            output: dir,
+            smoke,
+            record,
+        })
+    })
+    .collect()
+}
+
+pub fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
+    let project = ctx.load()?;
+    let runs: Vec<Run> = select_jobs(&project, &opts.jobs)?
+        .iter()
+        .flat_map(|j| read_runs(&j.spec.output))
+        .collect();
+    match opts.format {
+        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+        TableFormat::Table => {
+            println!("{}", table(&runs));
+            if runs.is_empty() {
+                eprintln!("no finished runs yet; `docker finetune up` writes one per job");
+            }
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+fn short(h: &str) -> String {
+    h.chars().take(12).collect()
+}
+
+pub fn table(runs: &[Run]) -> String {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    t.set_header(vec![
+        "JOB", "RESULT", "STEPS", "EPOCHS", "LOSS", "EVAL ACC", "EVAL F1", "DURATION", "CONFIG",
+        "DATA", "FINISHED", "OUTPUT",
+    ]);
+    for r in runs {
+        let rec = &r.record;
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
+        t.add_row(vec![
+            if r.smoke {
+                format!("{} (smoke)", rec.job)
+            } else {
+                rec.job.clone()
+            },
+            serde_json::to_value(rec.exit_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            rec.steps.to_string(),
+            format!("{:.2}", rec.epochs),
+            opt(rec.final_train_loss),
+            opt(rec.final_eval.as_ref().map(|e| e.accuracy)),
+            opt(rec.final_eval.as_ref().map(|e| e.macro_f1)),
+            format_duration(Duration::from_secs_f64(rec.duration_s.max(0.0))),
+            short(&rec.config_hash),
+            rec.dataset_sha256
+                .get("train")
+                .map(|h| short(h))
+                .unwrap_or_else(|| "-".into()),
+            rec.finished_at.clone(),
+            r.output.display().to_string(),
+        ]);
+    }
+    t.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_and_smoke_runs_are_read_and_tabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = serde_json::json!({
+            "job": "a", "trainer_version": "0.1.0", "config_hash": "abcdef0123456789", "dataset_sha256": {"train": "99887766554433221100"},
+            "seed": 42, "backend": "cpu", "started_at": "s", "finished_at": "2026-11-27T23:00:00Z", "duration_s": 61.0,
+            "steps": 40, "epochs": 2.0, "final_eval": {"loss": 0.4, "accuracy": 0.9, "macro_f1": 0.88, "samples": 50},
+            "final_train_loss": 0.3, "exit_reason": "completed",
+            "spec": {"name": "a", "model": "/model", "data": {"train": "/data/t.jsonl"}, "output": "/output"}
+        });
+        std::fs::write(dir.path().join(output::RUN_RECORD), rec.to_string()).unwrap();
+        std::fs::create_dir_all(dir.path().join("smoke")).unwrap();
+        std::fs::write(
+            dir.path().join("smoke").join(output::RUN_RECORD),
+            rec.to_string(),
+        )
+        .unwrap();
+        let runs = read_runs(dir.path());
+        assert_eq!(runs.len(), 2);
+        let t = table(&runs);
+        assert!(t.contains("completed"));
+        assert!(t.contains("0.9000"));
+        assert!(t.contains("abcdef012345"));
+        assert!(t.contains("(smoke)"));
+        assert!(t.contains("1m01s"));
+        let json = serde_json::to_value(&runs).unwrap();
+        assert_eq!(json[0]["job"], "a");
+        assert!(json[0]["output"].is_string());
+        assert!(read_runs(&dir.path().join("nope")).is_empty());
+    }
+}

@@ -1,0 +1,258 @@
+//! The Docker engine: connecting (with API version negotiation, since the engine may be as old as
+//! 20.10 / API 1.41), what `docker info` says about GPUs, and finding job containers by label.
+
+use crate::endpoint::Endpoint;
+use crate::exit::{ExitCode, Failure};
+use crate::scheduler::Inventory;
+use bollard::models::{ContainerSummary, SystemInfo};
+use bollard::query_parameters::ListContainersOptions;
+use bollard::{Docker, API_DEFAULT_VERSION};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Container labels the plugin relies on: Compose's own find a service's container, the
+/// `com.docker.finetune.*` ones are rendered on every job service by the compose library (and
+/// declared there, once).
+pub mod labels {
+    pub use finetune_compose::render::labels::*;
+    pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+    pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+}
+
+/// A connected, version-negotiated engine client.
+pub struct Engine {
+    pub docker: Docker,
+    pub endpoint: Endpoint,
+    pub api_version: String,
+}
+
+impl Engine {
+    /// Connect and negotiate the API version. Every failure is [`ExitCode::DaemonUnreachable`]
+    /// with the endpoint in the message.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Engine, Failure> {
+        let unreachable = |e: &dyn std::fmt::Display| {
+            Failure::new(
+                ExitCode::DaemonUnreachable,
+                format!(
+                    "cannot reach the Docker engine at {}: {e}",
+                    endpoint.host
+                ),
+            )
+            .hint(format!(
+                "start the engine (e.g. `sudo systemctl start docker`) or point `--context`, `-H` or \
+                 DOCKER_HOST at a running one (endpoint from {})",
+                endpoint.source
+            ))
+        };
+        let host = endpoint.host.as_str();
+        let docker = if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, 600, API_DEFAULT_VERSION)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(host, 600, API_DEFAULT_VERSION)
+        } else {
+            return Err(Failure::new(
+                ExitCode::DaemonUnreachable,
+                format!("unsupported engine endpoint `{host}`"),
+            )
+            .hint("use a unix:// socket or tcp:// address; for ssh:// run `ssh -L` to forward the socket"));
+        }
+        .map_err(|e| unreachable(&e))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let v = docker.client_version();
+        Ok(Engine {
+            docker,
+            endpoint: endpoint.clone(),
+            api_version: format!("{}.{}", v.major_version, v.minor_version),
+        })
+    }
+
+    /// `docker info`.
+    pub async fn info(&self) -> anyhow::Result<SystemInfo> {
+        Ok(self.docker.info().await?)
+    }
+
+    /// Containers (running or not) carrying every `key=value` label given.
+    pub async fn containers(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<ContainerSummary>> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([(
+            "label".to_string(),
+            labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        )]);
+        let opts = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        Ok(self.docker.list_containers(Some(opts)).await?)
+    }
+
+    /// Whether an image exists locally.
+    pub async fn image_exists(&self, reference: &str) -> bool {
+        self.docker.inspect_image(reference).await.is_ok()
+    }
+}
+
+/// What the host offers for GPU jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GpuSupport {
+    /// `nvidia` is among `docker info`'s Runtimes.
+    pub nvidia_runtime: bool,
+    /// CDI spec files naming NVIDIA devices were found.
+    pub cdi: bool,
+}
+
+impl GpuSupport {
+    pub fn available(&self) -> bool {
+        self.nvidia_runtime || self.cdi
+    }
+}
+
+/// GPU support from `docker info` and, for a local engine, the CDI spec directories.
+pub fn gpu_support(info: &SystemInfo, local: bool) -> GpuSupport {
+    let nvidia_runtime = info
+        .runtimes
+        .as_ref()
+        .is_some_and(|r| r.keys().any(|k| k.contains("nvidia")));
+    // API 1.44+ reports CDI spec dirs; older engines (20.10) do not, so look at the usual dirs
+    // when the engine is local.
+    let mut dirs: Vec<String> = info.cdi_spec_dirs.clone().unwrap_or_default();
+    if dirs.is_empty() {
+        dirs = vec!["/etc/cdi".into(), "/var/run/cdi".into()];
+    }
+    let cdi = local && dirs.iter().any(|d| cdi_dir_has_nvidia(Path::new(d)));
+    GpuSupport {
+        nvidia_runtime,
+        cdi,
+    }
+}
+
+fn cdi_dir_has_nvidia(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().to_lowercase();
+            name.contains("nvidia")
+                || std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("nvidia.com/gpu"))
+        })
+    })
+}
+
+/// The host's GPUs: `FINETUNE_GPUS` (e.g. `0,1,2,3`; for tests and for hosts where discovery
+/// fails), else `nvidia-smi` on a local engine's host, else none.
+pub fn gpu_ids(support: &GpuSupport, local: bool) -> Vec<String> {
+    if let Ok(v) = std::env::var("FINETUNE_GPUS") {
+        return crate::scheduler::parse_gpu_override(&v);
+    }
+    if !support.available() || !local {
+        return Vec::new();
+    }
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=index", "--format=csv,noheader"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The scheduler's view of the host.
+pub fn inventory(info: &SystemInfo, gpus: Vec<String>) -> Inventory {
+    Inventory {
+        gpus,
+        cpus: info.ncpu.unwrap_or(1).max(1) as f64,
+        memory: info.mem_total.unwrap_or(0).max(0) as u64,
+    }
+}
+
+/// Whether the endpoint is this machine's engine (paths on it are our paths).
+pub fn is_local(endpoint: &Endpoint) -> bool {
+    endpoint.host.starts_with("unix://")
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 timestamp as Docker writes them
+/// (`2026-11-27T23:24:11.123456789Z`); `None` for the zero time Docker uses for "never".
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if y <= 1 {
+        return None;
+    }
+    let time = time.trim_end_matches('Z');
+    // Drop fractional seconds and any numeric offset (Docker writes UTC).
+    let end = time.find(['.', '+', '-']).unwrap_or(time.len());
+    let mut t = time[..end].split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some(days * 86400 + hh * 3600 + mm * 60 + ss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::Runtime;
+
+    #[test]
+    fn nvidia_runtime_is_detected_from_info() {
+        let mut info = SystemInfo::default();
+        assert!(!gpu_support(&info, false).available());
+        info.runtimes = Some(HashMap::from([
+            ("runc".to_string(), Runtime::default()),
+            ("nvidia".to_string(), Runtime::default()),
+        ]));
+        assert!(gpu_support(&info, false).nvidia_runtime);
+    }
+
+    #[test]
+    fn cdi_dirs_are_searched_for_nvidia_specs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut info = SystemInfo {
+            cdi_spec_dirs: Some(vec![dir.path().display().to_string()]),
+            ..Default::default()
+        };
+        assert!(!gpu_support(&info, true).cdi);
+        std::fs::write(dir.path().join("vendor.yaml"), "kind: nvidia.com/gpu\n").unwrap();
+        assert!(gpu_support(&info, true).cdi);
+        // A remote engine's spec dirs are not on this machine.
+        assert!(!gpu_support(&info, false).cdi);
+        info.cdi_spec_dirs = None;
+    }
+
+    #[test]
+    fn timestamps_parse_like_docker_writes_them() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_timestamp("2026-11-27T23:24:11.123456789Z"),
+            Some(1_795_821_851)
+        );
+        assert_eq!(parse_timestamp("0001-01-01T00:00:00Z"), None);
+        assert_eq!(parse_timestamp("garbage"), None);
+    }
+
+    #[test]
+    fn inventory_takes_cpus_and_memory_from_info() {
+        let info = SystemInfo {
+            ncpu: Some(2),
+            mem_total: Some(1 << 30),
+            ..Default::default()
+        };
+        let inv = inventory(&info, vec!["0".into()]);
+        assert_eq!((inv.cpus, inv.memory, inv.gpus.len()), (2.0, 1 << 30, 1));
+    }
+}

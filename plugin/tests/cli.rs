@@ -1,0 +1,210 @@
+//! The binary as users and the docker CLI run it, without an engine: the plugin protocol,
+//! exit codes, stdout/stderr discipline. Engine-backed behaviour is covered by `tests/e2e`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_docker-finetune"));
+    // Keep the user's environment from steering the tests.
+    for k in [
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "COMPOSE_FILE",
+        "COMPOSE_PROJECT_NAME",
+        "COMPOSE_PROFILES",
+        "FINETUNE_GPUS",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("NO_COLOR", "1");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    bin().current_dir(dir).args(args).output().expect("runs")
+}
+
+fn project() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::create_dir_all(p.join("models/m")).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::write(p.join("models/m").join(f), "{}").unwrap();
+    }
+    std::fs::create_dir_all(p.join("data")).unwrap();
+    std::fs::write(
+        p.join("data/train.jsonl"),
+        "{\"text\":\"good\",\"label\":\"pos\"}\n{\"text\":\"bad\",\"label\":\"neg\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("compose.yaml"),
+        "services:\n  api: {image: x}\nx-finetune:\n  jobs:\n    sentiment:\n      model: ./models/m\n      data: {train: ./data/train.jsonl}\n      output: ./runs/s\n      resources: {gpus: 0, memory: 1g}\n",
+    )
+    .unwrap();
+    d
+}
+
+#[test]
+fn plugin_metadata_is_json_without_a_daemon() {
+    let out = bin()
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .arg("docker-cli-plugin-metadata")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["SchemaVersion"], "0.1.0");
+    assert_eq!(v["Vendor"], "docker-finetune");
+    assert!(v["Version"].is_string() && v["ShortDescription"].is_string() && v["URL"].is_string());
+}
+
+#[test]
+fn the_plugin_word_and_docker_global_flags_are_accepted() {
+    let d = project();
+    // As `docker -l debug finetune validate` runs us.
+    let out = run(d.path(), &["-l", "debug", "finetune", "validate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(d.path(), &["finetune", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("doctor"));
+}
+
+#[test]
+fn validate_exit_codes_and_positions() {
+    let d = project();
+    assert_eq!(run(d.path(), &["validate"]).status.code(), Some(0));
+    std::fs::write(
+        d.path().join("bad.yaml"),
+        "x-finetune:\n  jobs:\n    j:\n      model: ./models/m\n      data: {train: ./data/train.jsonl}\n      output: ./runs/j\n      train: {epochz: 3}\n",
+    )
+    .unwrap();
+    let out = run(d.path(), &["-f", "bad.yaml", "validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bad.yaml:7:"), "{text}");
+    let json = run(
+        d.path(),
+        &["-f", "bad.yaml", "validate", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert!(v["diagnostics"][0]["line"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn validate_data_reports_bad_rows_with_their_line() {
+    let d = project();
+    std::fs::write(
+        d.path().join("data/train.jsonl"),
+        "{\"text\":\"good\",\"label\":\"pos\"}\n{\"txt\":\"bad\",\"label\":\"neg\"}\n{\"text\":\"ok\",\"label\":\"neg\"}\n",
+    )
+    .unwrap();
+    assert_eq!(run(d.path(), &["validate"]).status.code(), Some(0));
+    let out = run(d.path(), &["validate", "--data"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("train.jsonl:2:"), "{text}");
+}
+
+#[test]
+fn config_prints_only_yaml_on_stdout() {
+    let d = project();
+    let out = run(d.path(), &["config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    assert!(v["services"]["sentiment"]["image"].is_string());
+    let json = run(d.path(), &["config", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        v["services"]["sentiment"]["labels"]["com.docker.finetune.job"],
+        "sentiment"
+    );
+    assert_eq!(run(d.path(), &["config", "nope"]).status.code(), Some(1));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let d = project();
+    assert_eq!(
+        run(d.path(), &["up", "--no-such-flag"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(d.path(), &["export", "--to", "swarm", "sentiment"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn an_unreachable_engine_is_exit_3_with_one_error_line() {
+    let d = project();
+    let out = run(d.path(), &["-H", "unix:///nonexistent/docker.sock", "ps"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        "{err}"
+    );
+    assert!(err.contains("hint: "));
+    assert!(out.stdout.is_empty());
+    let out = run(d.path(), &["-H", "unix:///x.sock", "--context", "c", "ps"]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn provider_metadata_and_errors_are_json_lines() {
+    let d = project();
+    let out = run(d.path(), &["compose", "metadata"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["up"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "model"));
+    let out = run(d.path(), &["compose", "--project-name=p", "frobnicate"]);
+    assert!(!out.status.success());
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["type"], "error");
+    }
+}
+
+#[test]
+fn runs_lists_run_records_as_json() {
+    let d = project();
+    let out = run(d.path(), &["runs", "--format", "json"]);
+    assert!(out.status.success());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn ps_needs_only_a_project_name_not_a_compose_file() {
+    let empty = tempfile::tempdir().unwrap();
+    // No compose file: without -p it is an invalid-spec error, with -p it gets to the engine.
+    let out = run(
+        empty.path(),
+        &["-H", "unix:///nonexistent/docker.sock", "ps"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(
+        empty.path(),
+        &["-H", "unix:///nonexistent/docker.sock", "-p", "demo", "ps"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
