@@ -2,3 +2,14 @@
 //! classification on burn. It knows burn, tokenizers and datasets, and nothing of Compose or
 //! Docker: its input is a [`finetune_compose::spec::JobSpec`] and its outputs follow
 //! [`finetune_compose::contract`].
+
+pub mod artifact;
+pub mod backend;
+pub mod checkpoint;
+pub mod data;
+pub mod error;
+pub mod inference;
+pub mod model;
+pub mod signal;
+pub mod tokenize;
+pub mod training;

@@ -1,0 +1,199 @@
+//! The output directory of a run: its layout (`finetune_compose::contract::output`),
+//! `status.json` (written at start and at exit, holds total steps for ETA), `run.json` (the run
+//! record), and the exported `model/`. Nothing already written is ever deleted on failure.
+
+use crate::error::RunError;
+use finetune_compose::contract::{output, ExitReason, RunRecord};
+use finetune_compose::spec::JobSpec;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Paths under one output directory.
+#[derive(Debug, Clone)]
+pub struct OutputDir {
+    pub root: PathBuf,
+}
+
+impl OutputDir {
+    /// Creates the output directory (and `checkpoints/`) and checks it is writable.
+    pub fn create(root: &Path) -> Result<Self, RunError> {
+        let out = OutputDir { root: root.into() };
+        fs::create_dir_all(out.checkpoints()).map_err(|e| RunError::output(root, e))?;
+        let probe = root.join(format!(".write-test-{}", std::process::id()));
+        File::create(&probe)
+            .and_then(|mut f| f.write_all(b"ok"))
+            .map_err(|e| RunError::output(root, e))?;
+        let _ = fs::remove_file(probe);
+        Ok(out)
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join(output::METRICS)
+    }
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join(output::CHECKPOINTS)
+    }
+    pub fn model(&self) -> PathBuf {
+        self.root.join(output::MODEL)
+    }
+    pub fn run_record(&self) -> PathBuf {
+        self.root.join(output::RUN_RECORD)
+    }
+    pub fn status(&self) -> PathBuf {
+        self.root.join(output::STATUS)
+    }
+
+    /// Writes `status.json` atomically.
+    pub fn write_status(&self, status: &Status) -> Result<(), RunError> {
+        write_json(&self.status(), status)
+    }
+
+    /// Writes `run.json` atomically.
+    pub fn write_run_record(&self, rec: &RunRecord) -> Result<(), RunError> {
+        write_json(&self.run_record(), rec)
+    }
+
+    /// The run record of a finished run with this config, if there is one: such a run is not
+    /// trained again.
+    pub fn finished_run(&self, config_hash: &str) -> Option<RunRecord> {
+        let text = fs::read(self.run_record()).ok()?;
+        let rec: RunRecord = serde_json::from_slice(&text).ok()?;
+        let finished = matches!(
+            rec.exit_reason,
+            ExitReason::Completed | ExitReason::EarlyStopped | ExitReason::MaxSteps
+        );
+        (finished
+            && rec.config_hash == config_hash
+            && self.model().join("model.safetensors").is_file())
+        .then_some(rec)
+    }
+}
+
+/// `status.json`: what a run is doing, for `ps` and ETA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: String,
+    pub job: String,
+    pub pid: u32,
+    pub total_steps: u64,
+    pub steps_per_epoch: u64,
+    pub epochs: usize,
+    pub step: u64,
+    #[serde(default)]
+    pub resumed_from_step: Option<u64>,
+    pub started_at: String,
+    pub updated_at: String,
+}
+
+/// Writes pretty JSON to `path` via a synced temp file and a rename.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| RunError::Failed(e.to_string()))?;
+    let tmp = path.with_extension("json.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| RunError::output(path, e))
+}
+
+/// The job's spec as `run.json` records it.
+pub fn trainer_version() -> String {
+    format!("finetune-trainer {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The image the trainer runs in, from `FINETUNE_IMAGE` (set by the plugin).
+pub fn image() -> Option<String> {
+    std::env::var("FINETUNE_IMAGE")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// Current UTC time as RFC 3339 (`2026-01-02T03:04:05Z`), without a date crate.
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// A placeholder record for a spec, filled in by the training loop.
+pub fn run_record(job: &JobSpec, exit_reason: ExitReason) -> RunRecord {
+    RunRecord {
+        job: job.name.clone(),
+        trainer_version: trainer_version(),
+        image: image(),
+        config_hash: job.config_hash(),
+        dataset_sha256: Default::default(),
+        seed: job.train.seed,
+        backend: String::new(),
+        started_at: now_rfc3339(),
+        finished_at: now_rfc3339(),
+        duration_s: 0.0,
+        steps: 0,
+        epochs: 0.0,
+        resumed_from_step: None,
+        final_eval: None,
+        final_train_loss: None,
+        exit_reason,
+        spec: job.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn finished_runs_are_recognised_by_config_hash() {
+        let d = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(d.path()).unwrap();
+        let job: JobSpec = serde_json::from_value(serde_json::json!({
+            "name": "j", "model": "/m", "data": {"train": "/t.jsonl"}, "output": "/o"
+        }))
+        .unwrap();
+        let hash = job.config_hash();
+        out.write_run_record(&run_record(&job, ExitReason::Completed))
+            .unwrap();
+        assert!(out.finished_run(&hash).is_none(), "no model yet");
+        fs::create_dir_all(out.model()).unwrap();
+        File::create(out.model().join("model.safetensors")).unwrap();
+        assert!(out.finished_run(&hash).is_some());
+        assert!(out.finished_run("other").is_none());
+        out.write_run_record(&run_record(&job, ExitReason::Interrupted))
+            .unwrap();
+        assert!(out.finished_run(&hash).is_none());
+    }
+}

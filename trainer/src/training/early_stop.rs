@@ -1,0 +1,74 @@
+//! Early stopping: stop after `patience` evaluations without an improvement of at least
+//! `min_delta` in the watched metric. Its state is saved in checkpoints.
+
+use finetune_compose::contract::EvalMetrics;
+use finetune_compose::spec::{EarlyStopping, StopMetric};
+use serde::{Deserialize, Serialize};
+
+/// Best value seen and evaluations since it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StopState {
+    pub best: Option<f64>,
+    pub bad_evals: usize,
+}
+
+impl StopState {
+    /// Records an evaluation; returns true when training should stop.
+    pub fn observe(&mut self, cfg: &EarlyStopping, m: &EvalMetrics) -> bool {
+        let (value, lower_is_better) = match cfg.metric {
+            StopMetric::EvalLoss => (m.loss, true),
+            StopMetric::Accuracy => (m.accuracy, false),
+            StopMetric::MacroF1 => (m.macro_f1, false),
+        };
+        let improved = match self.best {
+            None => true,
+            Some(b) if lower_is_better => value < b - cfg.min_delta,
+            Some(b) => value > b + cfg.min_delta,
+        };
+        if improved {
+            self.best = Some(value);
+            self.bad_evals = 0;
+        } else {
+            self.bad_evals += 1;
+        }
+        self.bad_evals >= cfg.patience.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(loss: f64, acc: f64) -> EvalMetrics {
+        EvalMetrics {
+            loss,
+            accuracy: acc,
+            macro_f1: acc,
+            samples: 1,
+        }
+    }
+
+    #[test]
+    fn stops_after_patience_without_improvement() {
+        let cfg = EarlyStopping {
+            patience: 2,
+            metric: StopMetric::EvalLoss,
+            min_delta: 0.01,
+        };
+        let mut s = StopState::default();
+        assert!(!s.observe(&cfg, &m(1.0, 0.0)));
+        assert!(!s.observe(&cfg, &m(0.995, 0.0))); // below min_delta: not an improvement
+        assert!(!s.observe(&cfg, &m(0.5, 0.0)));
+        assert!(!s.observe(&cfg, &m(0.6, 0.0)));
+        assert!(s.observe(&cfg, &m(0.7, 0.0)));
+        let acc = EarlyStopping {
+            patience: 1,
+            metric: StopMetric::Accuracy,
+            min_delta: 0.0,
+        };
+        let mut s = StopState::default();
+        assert!(!s.observe(&acc, &m(0.0, 0.5)));
+        assert!(!s.observe(&acc, &m(0.0, 0.6)));
+        assert!(s.observe(&acc, &m(0.0, 0.6)));
+    }
+}
