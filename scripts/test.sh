@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# THE test command (README; `.ci/run` runs it with CI=true).
+#
+# Installs what a fresh machine lacks (a running engine, Compose v2), fetches the real fixtures,
+# then: rustfmt, clippy, one static release build of every binary for the host triple, the whole
+# test suite against those binaries (the end-to-end tests find them in target/<triple>/release),
+# the CUDA feature build, and, in CI or with --full, the offline multi-stage image build from source.
+#
+# Usage: scripts/test.sh [--full] [-- extra cargo test args]
+# Exits non-zero when any step fails; every step still runs when the ones it needs passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+full=false
+if [ "${CI:-}" = true ]; then full=true; fi
+extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --full) full=true ;;
+        --) shift; extra=("$@"); break ;;
+        *) echo "usage: $0 [--full] [-- cargo test args]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+triple="$(rustc -vV | sed -n 's/^host: //p')"
+static_flags="-C target-feature=+crt-static"
+results=()
+failed=0
+t_all=$(date +%s)
+
+# step NAME CMD...: run, time and record one step.
+step() {
+    local name="$1"; shift
+    local t0; t0=$(date +%s)
+    echo
+    echo "==> $name"
+    if "$@"; then
+        results+=("ok      $(printf '%5ss' $(( $(date +%s) - t0 )))  $name")
+        return 0
+    else
+        local rc=$?
+        results+=("FAILED  $(printf '%5ss' $(( $(date +%s) - t0 )))  $name (exit $rc)")
+        failed=$((failed + 1))
+        return $rc
+    fi
+}
+skip() { results+=("skipped         $1"); }
+
+fetch_fixtures() {
+    if [ -x scripts/fetch-fixtures.sh ]; then
+        scripts/fetch-fixtures.sh
+    else
+        echo "scripts/fetch-fixtures.sh is missing: tests that need real fixtures will skip (fail in CI)"
+        [ "${CI:-}" != true ]
+    fi
+}
+
+static_build() {
+    RUSTFLAGS="${RUSTFLAGS:-} $static_flags" cargo build --release --locked --workspace --bins --target "$triple"
+}
+static_test() {
+    # Same RUSTFLAGS/profile/target as static_build: the binaries are not rebuilt. The e2e tests
+    # serialise on the engine themselves.
+    RUSTFLAGS="${RUSTFLAGS:-} $static_flags" cargo test --release --locked --workspace --target "$triple" "${extra[@]}"
+}
+cuda_build() {
+    # Proves the cuda feature compiles offline; dependencies unoptimised to keep it cheap.
+    cargo build --locked -p finetune-trainer --features cuda \
+        --config 'profile.dev.package."*".opt-level=0'
+}
+
+step "engine (scripts/ensure-docker.sh)" scripts/ensure-docker.sh
+step "compose v2 (scripts/install-compose.sh)" scripts/install-compose.sh
+step "fixtures (scripts/fetch-fixtures.sh)" fetch_fixtures
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy -D warnings" cargo clippy --locked --workspace --all-targets -- -D warnings
+if step "static release build ($triple)" static_build; then
+    step "cargo test (release, $triple)" static_test
+else
+    skip "cargo test (the build failed)"
+fi
+step "cargo build --features cuda" cuda_build
+if [ "$full" = true ]; then
+    step "image build from source (scripts/build-image-from-source.sh)" scripts/build-image-from-source.sh
+else
+    skip "image build from source (CI=true or --full runs it)"
+fi
+
+echo
+echo "==> summary ($(( $(date +%s) - t_all )) s)"
+printf '  %s\n' "${results[@]}"
+if [ "$failed" -gt 0 ]; then
+    echo "$failed step(s) failed"
+    exit 1
+fi
+echo "all steps passed"
