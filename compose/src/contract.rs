@@ -26,6 +26,8 @@ pub mod output {
     pub const RUN_RECORD: &str = "run.json";
     /// Written by the trainer when it starts, removed never; holds total steps for ETA.
     pub const STATUS: &str = "status.json";
+    /// Under `checkpoints/`: the weights of the best evaluation so far (early stopping only).
+    pub const BEST: &str = "best";
 }
 
 /// Trainer exit codes. The plugin maps them to job states and messages.
@@ -106,6 +108,9 @@ pub struct RunRecord {
     pub dataset_sha256: BTreeMap<String, String>,
     pub seed: u64,
     pub backend: String,
+    /// Float precision the run actually used (`f32`, `bf16`, `f16`).
+    #[serde(default)]
+    pub precision: Option<String>,
     pub started_at: String,
     pub finished_at: String,
     pub duration_s: f64,
@@ -113,8 +118,12 @@ pub struct RunRecord {
     pub epochs: f64,
     #[serde(default)]
     pub resumed_from_step: Option<u64>,
+    /// With early stopping: the best evaluation, whose weights were exported; otherwise the last.
     #[serde(default)]
     pub final_eval: Option<EvalMetrics>,
+    /// With early stopping: the step of the best evaluation (the exported weights).
+    #[serde(default)]
+    pub best_step: Option<u64>,
     #[serde(default)]
     pub final_train_loss: Option<f64>,
     pub exit_reason: ExitReason,

@@ -88,7 +88,7 @@ pub fn quantity(b: ByteSize) -> String {
         ("Mi", 1 << 20),
         ("Ki", 1 << 10),
     ] {
-        if b.0 >= mult && b.0.checked_rem(mult) == Some(0) {
+        if b.0 >= mult && b.0.is_multiple_of(mult) {
             return format!("{}{unit}", b.0 / mult);
         }
     }

@@ -476,7 +476,7 @@ impl fmt::Display for ByteSize {
             ("m", 1 << 20),
             ("k", 1 << 10),
         ] {
-            if self.0 >= mult && self.0.checked_rem(mult) == Some(0) {
+            if self.0 >= mult && self.0.is_multiple_of(mult) {
                 return write!(f, "{}{unit}", self.0 / mult);
             }
         }

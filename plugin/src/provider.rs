@@ -190,12 +190,22 @@ pub fn up_parameters() -> Vec<Parameter> {
     plugin.chain(job).collect()
 }
 
+/// The options `down` understands: the ones that name the job. Compose filters `down`'s options
+/// through this list too, so without them a job started from a named `job` would be looked up by
+/// the service name on `down` and left running.
+pub fn down_parameters() -> Vec<Parameter> {
+    up_parameters()
+        .into_iter()
+        .filter(|p| matches!(p.name.as_str(), "job" | "file" | "project_directory"))
+        .collect()
+}
+
 /// The metadata reply.
 pub fn metadata_json() -> String {
     serde_json::json!({
         "description": "Fine-tune a model with docker-finetune as part of the stack; training runs detached in its own container",
         "up": { "parameters": up_parameters() },
-        "down": { "parameters": [] },
+        "down": { "parameters": down_parameters() },
     })
     .to_string()
 }
@@ -289,6 +299,12 @@ mod tests {
             && p["required"].is_boolean()
             && p["type"].is_string()));
         assert!(params.iter().any(|p| p["name"] == "job"));
-        assert!(v["down"]["parameters"].is_array());
+        let down: Vec<_> = v["down"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(down, ["job", "file", "project_directory"]);
     }
 }

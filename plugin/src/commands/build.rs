@@ -314,6 +314,16 @@ pub fn build_context(plan: &Plan) -> anyhow::Result<Vec<u8>> {
         None => {
             let excludes = dockerignore(&plan.source);
             add_dir(&mut tar, &plan.source, Path::new(""), &excludes)?;
+            // The classic builder runs the `runtime-prebuilt` stage before any later target, and
+            // its COPY fails without a `dist/finetune-trainer`; an empty file satisfies it and
+            // never reaches the `runtime` image.
+            if !plan.source.join(PREBUILT_PATH).is_file() {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(0);
+                header.set_mode(0o755);
+                header.set_cksum();
+                tar.append_data(&mut header, PREBUILT_PATH, std::io::empty())?;
+            }
         }
     }
     Ok(tar.into_inner()?)
@@ -461,6 +471,8 @@ mod tests {
         assert!(n.contains(&"Cargo.toml".to_string()));
         assert!(n.iter().any(|x| x == DOCKERFILE));
         assert!(n.iter().all(|x| !x.starts_with("target")), "{n:?}");
+        // The classic builder needs some dist/finetune-trainer for the first stage.
+        assert!(n.iter().any(|x| x == PREBUILT_PATH), "{n:?}");
         let cuda = plan_for(d.path(), true);
         assert_eq!(cuda.target, "runtime-cuda");
         assert!(cuda.tag.ends_with("-cuda"));
