@@ -20,7 +20,7 @@ open(f"{root}/data/train.jsonl", "w").write('{"text":"a","label":"x"}\n')
 lines = ["name: bench", "services:"]
 for i in range(100):
     lines += [f"  svc{i}:", f"    image: example/app:${{TAG:-1.0}}",
-              f"    environment: {{ INDEX: \"{i}\", MODE: ${{MODE:-prod}} }}",
+              f"    environment: {{ INDEX: \"{i}\", MODE: \"${{MODE:-prod}}\" }}",
               f"    ports: [\"{8000 + i}:80\"]", "    labels: { team: core }"]
 lines += ["x-finetune:", "  defaults:", "    resources: { gpus: 0, cpus: 2, memory: 4g, shm_size: 1g }",
           "    model: ./models/m", "  jobs:"]
@@ -32,21 +32,25 @@ open(f"{root}/compose.yaml", "w").write("\n".join(lines) + "\n")
 PY
 
 cd "$work"
-time_cmd() { # prints mean milliseconds of RUNS runs of "$@"
-  python3 - "$runs" "$@" <<'PY'
-import subprocess, sys, time
-runs, cmd = int(sys.argv[1]), sys.argv[2:]
-subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # warm the page cache
-t = []
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); compose $(docker compose version --short 2>/dev/null || echo '?')"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The two commands alternate run by run, so both see the same machine load; medians of RUNS.
+python3 - "$runs" <<'PY'
+import statistics, subprocess, sys, time
+runs = int(sys.argv[1])
+cmds = {"docker finetune config": ["docker", "finetune", "config"],
+        "docker compose config": ["docker", "compose", "config"]}
+t = {k: [] for k in cmds}
+for c in cmds.values():  # warm the page cache; check both accept the file
+    subprocess.run(c, check=True, stdout=subprocess.DEVNULL)
 for _ in range(runs):
-    s = time.perf_counter(); subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL); t.append(time.perf_counter() - s)
-t.sort()
-print(f"{1000 * t[len(t) // 2]:.1f}")
+    for k, c in cmds.items():
+        s = time.perf_counter()
+        subprocess.run(c, check=True, stdout=subprocess.DEVNULL)
+        t[k].append(1000 * (time.perf_counter() - s))
+m = {k: statistics.median(v) for k, v in t.items()}
+for k, v in t.items():
+    print(f"{k:24s} median {m[k]:7.1f} ms (min {min(v):.1f}, max {max(v):.1f}) over {runs} runs")
+print(f"ratio finetune/compose: {m['docker finetune config'] / m['docker compose config']:.2f}")
 PY
-}
-ours=$(time_cmd docker finetune config)
-peer=$(time_cmd docker compose config)
-echo "machine: $(nproc) cores, $(uname -m), $(docker compose version --short 2>/dev/null || true)"
-echo "docker finetune config: ${ours} ms (median of $runs)"
-echo "docker compose config:  ${peer} ms (median of $runs)"
-python3 -c "print(f'ratio finetune/compose: {$ours/$peer:.2f}')"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -68,7 +68,10 @@ enum Val {
     List(Vec<Val>),
     Dict(Vec<(Val, Val)>),
     Global(String, String),
-    Storage { ty: StorageType, key: String },
+    Storage {
+        ty: StorageType,
+        key: String,
+    },
     Tensor(TensorRef),
     /// The result of a callable we do not model.
     Opaque(String),
@@ -108,7 +111,12 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, F32Tensor>, String
     let root = Unpickler::new(&pickle).run()?;
     let items = match root {
         Val::Dict(items) => items,
-        other => return Err(format!("the pickle holds {}, not a state dict", kind(&other))),
+        other => {
+            return Err(format!(
+                "the pickle holds {}, not a state dict",
+                kind(&other)
+            ))
+        }
     };
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     let mut out = HashMap::new();
@@ -281,7 +289,9 @@ impl<'a> Unpickler<'a> {
     }
 
     fn pop(&mut self) -> Result<Val, String> {
-        self.stack.pop().ok_or_else(|| "pickle stack underflow".into())
+        self.stack
+            .pop()
+            .ok_or_else(|| "pickle stack underflow".into())
     }
 
     fn pop_mark(&mut self) -> Result<Vec<Val>, String> {
@@ -315,7 +325,7 @@ impl<'a> Unpickler<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Val>) -> Result<(), String> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("odd number of dict items".into());
         }
         let Val::Dict(d) = self.top()? else {
@@ -537,7 +547,9 @@ fn as_usizes(v: &Val, what: &str) -> Result<Vec<usize>, String> {
             .iter()
             .map(|x| match x {
                 Val::Int(i) if *i >= 0 => Ok(*i as usize),
-                _ => Err(format!("tensor {what} holds a non-integer or negative value")),
+                _ => Err(format!(
+                    "tensor {what} holds a non-integer or negative value"
+                )),
             })
             .collect(),
         _ => Err(format!("tensor {what} is not a tuple")),
@@ -628,14 +640,15 @@ mod tests {
         p.extend(b"cpuq\x04K\x04tq\x05QK\x00K\x02K\x02\x86K\x02K\x01\x86\x89");
         p.extend(b"ccollections\nOrderedDict\n)Rtq\x06Ru.");
         let v = Unpickler::new(&p).run().unwrap();
-        let Val::Dict(items) = v else {
-            panic!("{v:?}")
-        };
+        let Val::Dict(items) = v else { panic!("{v:?}") };
         assert_eq!(items.len(), 1);
         let Val::Tensor(t) = &items[0].1 else {
             panic!("{items:?}")
         };
-        assert_eq!((t.shape.as_slice(), t.stride.as_slice()), (&[2, 2][..], &[2, 1][..]));
+        assert_eq!(
+            (t.shape.as_slice(), t.stride.as_slice()),
+            (&[2, 2][..], &[2, 1][..])
+        );
         assert_eq!((t.ty, t.key.as_str(), t.offset), (StorageType::F32, "0", 0));
     }
 
