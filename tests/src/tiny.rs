@@ -157,7 +157,7 @@ pub fn write_checkpoint(dir: &Path, cfg: TinyConfig, seed: u64) -> Result<()> {
         );
     }
     let mut header = serde_json::to_vec(&Value::Object(header))?;
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut file = Vec::with_capacity(8 + header.len() + data.len());
@@ -241,7 +241,7 @@ pub fn write_dataset(path: &Path, rows: usize, seed: u64) -> Result<()> {
     let mut pick = |n: usize| ((rng.next_f32() + 1.0) * 0.5 * n as f32) as usize % n;
     let mut out = String::new();
     for r in 0..rows {
-        let positive = r % 2 == 0;
+        let positive = r.is_multiple_of(2);
         let words = if positive { &POS } else { &NEG };
         let text = format!(
             "{} {} {} {}",
