@@ -189,7 +189,7 @@ fn mutated_compose_files_never_panic() {
     let seeds = seeds();
     let mut rng = Rng(0x5eed_f1e7_u64);
     let mut jobs = 0;
-    for case in 0..4000u32 {
+    for case in 0..4000usize {
         // Every other case mutates a valid project, so rendering and export are reached often.
         let seed = if case.is_multiple_of(2) {
             &VALID[case / 2 % VALID.len()].to_string()
