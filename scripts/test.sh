@@ -57,7 +57,10 @@ fetch_fixtures() {
 }
 
 static_build() {
-    RUSTFLAGS="${RUSTFLAGS:-} $static_flags" cargo build --release --locked --workspace --bins --target "$triple"
+    # `cargo test --no-run` rather than `cargo build --bins`: dev-dependencies (jsonschema) change
+    # the features of shared crates (serde_json), and a plain build would then compile burn twice.
+    # This builds every test and every binary the tests use, with the features `cargo test` uses.
+    RUSTFLAGS="${RUSTFLAGS:-} $static_flags" cargo test --no-run --release --locked --workspace --target "$triple"
 }
 static_test() {
     # Same RUSTFLAGS/profile/target as static_build: the binaries are not rebuilt. The e2e tests
