@@ -38,6 +38,10 @@ impl OutputDir {
     pub fn model(&self) -> PathBuf {
         self.root.join(output::MODEL)
     }
+    /// `checkpoints/best/`: the best evaluation's weights (early stopping).
+    pub fn best(&self) -> PathBuf {
+        self.checkpoints().join(output::BEST)
+    }
     pub fn run_record(&self) -> PathBuf {
         self.root.join(output::RUN_RECORD)
     }
@@ -153,6 +157,7 @@ pub fn run_record(job: &JobSpec, exit_reason: ExitReason) -> RunRecord {
         dataset_sha256: Default::default(),
         seed: job.train.seed,
         backend: String::new(),
+        precision: None,
         started_at: now_rfc3339(),
         finished_at: now_rfc3339(),
         duration_s: 0.0,
@@ -160,6 +165,7 @@ pub fn run_record(job: &JobSpec, exit_reason: ExitReason) -> RunRecord {
         epochs: 0.0,
         resumed_from_step: None,
         final_eval: None,
+        best_step: None,
         final_train_loss: None,
         exit_reason,
         spec: job.clone(),

@@ -1,6 +1,13 @@
 //! The burn backends the trainer runs on: [`Cpu`] (the fastest CPU backend measured for a
 //! MiniLM training step on this project's machines), [`Train`] (autodiff over a backend), and,
-//! with the `cuda` feature, [`Gpu`] (burn-cuda, f32) and [`GpuBf16`] (burn-cuda, bf16).
+//! with the `cuda` feature, [`Gpu`] (burn-cuda, f32), [`GpuBf16`] and [`GpuF16`].
+//!
+//! [`run_with_backend`] is the one place that turns a requested [`Precision`] into a concrete
+//! backend type: the training loop and inference stay generic, and the binary calls them through
+//! a [`WithBackend`] value (a closure generic over the backend, which Rust closures cannot be).
+
+use burn::tensor::backend::AutodiffBackend;
+use finetune_compose::spec::Precision;
 
 /// The default CPU backend.
 pub type Cpu = burn::backend::Flex;
@@ -25,6 +32,199 @@ pub fn backend_name() -> &'static str {
     "flex"
 }
 
+/// The name of the CUDA backend, for logs and `run.json`.
+pub const CUDA_NAME: &str = "cuda";
+
+/// The backend and float precision a command actually runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chosen {
+    /// `flex` or `cuda`.
+    pub backend: &'static str,
+    /// `f32`, `bf16` or `f16`.
+    pub precision: &'static str,
+}
+
+/// Work to run on whichever backend [`run_with_backend`] picks: `run` is generic over the
+/// training backend `B` (use `B::InnerBackend` for inference).
+pub trait WithBackend {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: B::Device, chosen: Chosen) -> Self::Output;
+}
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("[finetune] {}", msg.as_ref());
+}
+
+fn on_cpu<W: WithBackend>(work: W) -> W::Output {
+    work.run::<Train<Cpu>>(
+        Default::default(),
+        Chosen {
+            backend: backend_name(),
+            precision: "f32",
+        },
+    )
+}
+
+/// Runs `work` on the backend `precision` asks for.
+///
+/// CPU-only build: always flex/f32; `bf16`/`f16` log one line and train in f32 (flex has no
+/// half-precision training path). `cuda` build: `auto` → bf16 on CUDA (f32 if the GPU cannot do
+/// bf16), `bf16`/`f16`/`f32` as asked; when no CUDA device is usable (no driver, no GPU) it logs
+/// why and falls back to flex/f32.
+pub fn run_with_backend<W: WithBackend>(precision: Precision, work: W) -> W::Output {
+    #[cfg(feature = "cuda")]
+    {
+        match cuda::pick(precision) {
+            Ok(p) => {
+                let device = burn::backend::cuda::CudaDevice::default();
+                let chosen = Chosen {
+                    backend: CUDA_NAME,
+                    precision: p,
+                };
+                log(format!("backend cuda:0, precision {p}"));
+                return match p {
+                    "bf16" => work.run::<Train<GpuBf16>>(device, chosen),
+                    "f16" => work.run::<Train<GpuF16>>(device, chosen),
+                    _ => work.run::<Train<Gpu>>(device, chosen),
+                };
+            }
+            Err(why) => log(format!(
+                "no usable CUDA device ({why}): falling back to the CPU backend ({}, f32)",
+                backend_name()
+            )),
+        }
+    }
+    if matches!(precision, Precision::Bf16 | Precision::F16) {
+        log(format!(
+            "precision {} is not supported by the CPU backend ({}{}): running in f32",
+            precision_name(precision),
+            backend_name(),
+            if cfg!(feature = "cuda") {
+                ""
+            } else {
+                "; half precision needs a build with --features cuda and an NVIDIA GPU"
+            }
+        ));
+    }
+    on_cpu(work)
+}
+
+fn precision_name(p: Precision) -> &'static str {
+    match p {
+        Precision::Auto => "auto",
+        Precision::F32 => "f32",
+        Precision::Bf16 => "bf16",
+        Precision::F16 => "f16",
+    }
+}
+
+/// Parses a `--precision` flag value (`auto`, `f32`, `bf16`, `f16`).
+pub fn parse_precision(s: &str) -> Result<Precision, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+        .map_err(|_| format!("unknown precision {s:?}: use auto, f32, bf16 or f16"))
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    //! Is a CUDA device usable, and with which float type? burn-cuda 0.21 / cubecl-cuda 0.10
+    //! have no fallible device API: the device is created lazily on first use, and a missing
+    //! driver (`libcuda.so`) or GPU makes cudarc/cubecl panic (`init().unwrap()` in
+    //! `CudaServer::init`, `panic!("Missing symbol …")` in cudarc's loader), possibly on cubecl's
+    //! device thread. So the probe runs one tiny op in its own thread with a time limit and a
+    //! silenced panic hook, and treats a panic, a dropped channel or a timeout as "unusable".
+
+    use super::{Gpu, GpuBf16, GpuF16};
+    use burn::tensor::backend::Backend;
+    use burn::tensor::Tensor;
+    use finetune_compose::spec::Precision;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// The precision to run with on CUDA, or why CUDA cannot be used.
+    pub fn pick(precision: Precision) -> Result<&'static str, String> {
+        match precision {
+            Precision::F32 => probe::<Gpu>().map(|_| "f32"),
+            Precision::Bf16 => probe::<GpuBf16>().map(|_| "bf16"),
+            Precision::F16 => probe::<GpuF16>().map(|_| "f16"),
+            Precision::Auto => match probe::<GpuBf16>() {
+                Ok(()) => Ok("bf16"),
+                Err(bf16) => probe::<Gpu>().map(|_| {
+                    eprintln!("[finetune] bf16 does not work on this GPU ({bf16}): using f32");
+                    "f32"
+                }),
+            },
+        }
+    }
+
+    fn probe<B: Backend>() -> Result<(), String> {
+        // Silence panics while probing, but keep the first message: the real cause (e.g. no
+        // libcuda.so) may be raised on cubecl's device thread, the probe only sees a RecvError.
+        let first = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let slot = first.clone();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            if let Ok(mut s) = slot.lock() {
+                s.get_or_insert(msg);
+            }
+        }));
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("cuda-probe".into())
+            .spawn(move || {
+                let r = std::panic::catch_unwind(|| {
+                    let device = B::Device::default();
+                    let t = Tensor::<B, 1>::from_floats([1.0, 2.0], &device);
+                    let v: Vec<f32> = t
+                        .mul_scalar(2.0)
+                        .into_data()
+                        .convert::<f32>()
+                        .to_vec()
+                        .unwrap_or_default();
+                    v
+                });
+                let _ = tx.send(r.map_err(|p| {
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "CUDA initialisation panicked".into())
+                }));
+            });
+        let result = match spawned {
+            Err(e) => Err(format!("cannot start the probe thread: {e}")),
+            Ok(_) => match rx.recv_timeout(PROBE_TIMEOUT) {
+                Ok(Ok(v)) if v == [2.0, 4.0] => Ok(()),
+                Ok(Ok(v)) => Err(format!("a test computation returned {v:?}")),
+                Ok(Err(msg)) => Err(first_line(
+                    &first.lock().ok().and_then(|f| f.clone()).unwrap_or(msg),
+                )),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    Err(format!("no answer within {}s", PROBE_TIMEOUT.as_secs()))
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(first
+                    .lock()
+                    .ok()
+                    .and_then(|f| f.clone())
+                    .map(|m| first_line(&m))
+                    .unwrap_or_else(|| "CUDA initialisation failed".into())),
+            },
+        };
+        std::panic::set_hook(hook);
+        result
+    }
+
+    fn first_line(s: &str) -> String {
+        s.lines().next().unwrap_or("").chars().take(200).collect()
+    }
+}
+
 /// Compile-time check that the CUDA aliases are real backends that can train the model
 /// (type aliases alone are not checked against trait bounds).
 #[cfg(feature = "cuda")]
@@ -36,4 +236,50 @@ fn cuda_backends_are_usable() {
     trains::<Train<Gpu>>();
     trains::<Train<GpuBf16>>();
     trains::<Train<GpuF16>>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a run got: the choice and the float type of the backend it ran on.
+    #[cfg(not(feature = "cuda"))]
+    struct Report;
+    #[cfg(not(feature = "cuda"))]
+    impl WithBackend for Report {
+        type Output = (Chosen, String);
+        fn run<B: AutodiffBackend>(self, _device: B::Device, chosen: Chosen) -> Self::Output {
+            let dtype = <B::FloatElem as burn::tensor::Element>::dtype();
+            (chosen, format!("{dtype:?}"))
+        }
+    }
+
+    #[test]
+    fn precision_flags_parse_and_bad_ones_say_what_is_allowed() {
+        assert_eq!(parse_precision("BF16"), Ok(Precision::Bf16));
+        assert_eq!(parse_precision("auto"), Ok(Precision::Auto));
+        let e = parse_precision("fp8").unwrap_err();
+        assert!(e.contains("auto, f32, bf16 or f16"), "{e}");
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cpu_build_runs_every_precision_on_flex_f32() {
+        for p in [
+            Precision::Auto,
+            Precision::F32,
+            Precision::Bf16,
+            Precision::F16,
+        ] {
+            let (chosen, dtype) = run_with_backend(p, Report);
+            assert_eq!(
+                chosen,
+                Chosen {
+                    backend: "flex",
+                    precision: "f32"
+                }
+            );
+            assert_eq!(dtype, "F32");
+        }
+    }
 }

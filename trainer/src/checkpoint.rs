@@ -197,17 +197,17 @@ pub fn newest_valid(dir: &Path, warn: &mut dyn FnMut(String)) -> Option<Loaded> 
     None
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
     let mut f = File::create(path).map_err(|e| RunError::output(path, e))?;
     f.write_all(bytes).map_err(|e| RunError::output(path, e))?;
     f.sync_all().map_err(|e| RunError::output(path, e))
 }
 
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     // Persists renames and new entries; some filesystems refuse fsync on a directory.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();

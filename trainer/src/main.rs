@@ -2,9 +2,10 @@
 //! plain flags), `predict` and `eval`. Errors are one line on stderr; the exit code follows
 //! `finetune_compose::contract::exit_code`.
 
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Parser, Subcommand};
 use finetune_compose::spec::{DataSpec, JobSpec};
-use finetune_trainer::backend::{self, Cpu, Train};
+use finetune_trainer::backend::{self, Chosen, WithBackend};
 use finetune_trainer::error::{is_oom_message, RunError};
 use finetune_trainer::inference::Classifier;
 use finetune_trainer::training::{self, TrainOptions};
@@ -40,6 +41,9 @@ enum Command {
         batch_size: usize,
         #[arg(long, default_value_t = 512)]
         max_length: usize,
+        /// auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16.
+        #[arg(long, default_value = "auto")]
+        precision: String,
         /// Texts to classify; read from stdin (one per line) when none are given.
         texts: Vec<String>,
     },
@@ -58,6 +62,9 @@ enum Command {
         batch_size: usize,
         #[arg(long, default_value_t = 512)]
         max_length: usize,
+        /// auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16.
+        #[arg(long, default_value = "auto")]
+        precision: String,
     },
 }
 
@@ -124,6 +131,9 @@ struct TrainArgs {
     lora_r: Option<usize>,
     #[arg(long)]
     lora_alpha: Option<f64>,
+    /// auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16.
+    #[arg(long)]
+    precision: Option<String>,
 }
 
 impl TrainArgs {
@@ -153,6 +163,10 @@ impl TrainArgs {
         put("schedule", json!(self.schedule));
         put("eval_every_steps", json!(self.eval_every_steps));
         put("log_every_steps", json!(self.log_every_steps));
+        put(
+            "precision",
+            json!(self.precision.as_deref().map(str::to_ascii_lowercase)),
+        );
         put(
             "early_stopping",
             json!(self.patience.map(|p| json!({ "patience": p }))),
@@ -239,7 +253,6 @@ fn main() -> ExitCode {
 }
 
 fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
-    let device = Default::default();
     match cmd {
         Command::Train(args) => {
             let job = args.job()?;
@@ -252,16 +265,17 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
                 force_resume: args.force_resume,
                 process_start: Some(start),
             };
-            training::train::<Train<Cpu>>(&job, &opts, &device, backend::backend_name())?;
-            Ok(())
+            let precision = job.train.precision;
+            backend::run_with_backend(precision, TrainWork { job, opts })
         }
         Command::Predict {
             model,
             batch_size,
             max_length,
+            precision,
             texts,
         } => {
-            let clf = Classifier::<Cpu>::load(&model, max_length, device)?;
+            let precision = backend::parse_precision(&precision).map_err(RunError::BadInput)?;
             let texts = if texts.is_empty() {
                 std::io::stdin()
                     .lock()
@@ -274,10 +288,15 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
             } else {
                 texts
             };
-            for p in clf.predict(&texts, batch_size)? {
-                println!("{}", serde_json::to_string(&p).unwrap_or_default());
-            }
-            Ok(())
+            backend::run_with_backend(
+                precision,
+                PredictWork {
+                    model,
+                    batch_size,
+                    max_length,
+                    texts,
+                },
+            )
         }
         Command::Eval {
             model,
@@ -286,15 +305,73 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
             label_field,
             batch_size,
             max_length,
+            precision,
         } => {
-            let clf = Classifier::<Cpu>::load(&model, max_length, device)?;
+            let precision = backend::parse_precision(&precision).map_err(RunError::BadInput)?;
             let spec: DataSpec = serde_json::from_value(serde_json::json!({
                 "train": data, "text": text_field, "label": label_field
             }))
             .map_err(|e| RunError::BadInput(e.to_string()))?;
-            let m = clf.evaluate(&spec, batch_size)?;
-            println!("{}", serde_json::to_string(&m).unwrap_or_default());
-            Ok(())
+            backend::run_with_backend(
+                precision,
+                EvalWork {
+                    model,
+                    spec,
+                    batch_size,
+                    max_length,
+                },
+            )
         }
+    }
+}
+
+/// `train` on the chosen backend.
+struct TrainWork {
+    job: JobSpec,
+    opts: TrainOptions,
+}
+
+impl WithBackend for TrainWork {
+    type Output = Result<(), RunError>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, chosen: Chosen) -> Self::Output {
+        training::train::<B>(&self.job, &self.opts, &device, chosen.backend)?;
+        Ok(())
+    }
+}
+
+/// `predict` on the chosen backend (inference: the backend under autodiff).
+struct PredictWork {
+    model: PathBuf,
+    batch_size: usize,
+    max_length: usize,
+    texts: Vec<String>,
+}
+
+impl WithBackend for PredictWork {
+    type Output = Result<(), RunError>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: Chosen) -> Self::Output {
+        let clf = Classifier::<B::InnerBackend>::load(&self.model, self.max_length, device)?;
+        for p in clf.predict(&self.texts, self.batch_size)? {
+            println!("{}", serde_json::to_string(&p).unwrap_or_default());
+        }
+        Ok(())
+    }
+}
+
+/// `eval` on the chosen backend.
+struct EvalWork {
+    model: PathBuf,
+    spec: DataSpec,
+    batch_size: usize,
+    max_length: usize,
+}
+
+impl WithBackend for EvalWork {
+    type Output = Result<(), RunError>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: Chosen) -> Self::Output {
+        let clf = Classifier::<B::InnerBackend>::load(&self.model, self.max_length, device)?;
+        let m = clf.evaluate(&self.spec, self.batch_size)?;
+        println!("{}", serde_json::to_string(&m).unwrap_or_default());
+        Ok(())
     }
 }

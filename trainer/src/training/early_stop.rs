@@ -1,5 +1,6 @@
 //! Early stopping: stop after `patience` evaluations without an improvement of at least
-//! `min_delta` in the watched metric. Its state is saved in checkpoints.
+//! `min_delta` in the watched metric. Its state is saved in checkpoints, including where the best
+//! evaluation was (its weights are kept in `checkpoints/best/`, see `training::best`).
 
 use finetune_compose::contract::EvalMetrics;
 use finetune_compose::spec::{EarlyStopping, StopMetric};
@@ -10,11 +11,17 @@ use serde::{Deserialize, Serialize};
 pub struct StopState {
     pub best: Option<f64>,
     pub bad_evals: usize,
+    /// Step and metrics of the best evaluation (absent in checkpoints of older trainers).
+    #[serde(default)]
+    pub best_step: Option<u64>,
+    #[serde(default)]
+    pub best_eval: Option<EvalMetrics>,
 }
 
 impl StopState {
-    /// Records an evaluation; returns true when training should stop.
-    pub fn observe(&mut self, cfg: &EarlyStopping, m: &EvalMetrics) -> bool {
+    /// Records the evaluation at `step`; returns true when training should stop. After it,
+    /// `best_step == Some(step)` tells that this evaluation is the new best.
+    pub fn observe(&mut self, cfg: &EarlyStopping, step: u64, m: &EvalMetrics) -> bool {
         let (value, lower_is_better) = match cfg.metric {
             StopMetric::EvalLoss => (m.loss, true),
             StopMetric::Accuracy => (m.accuracy, false),
@@ -28,6 +35,8 @@ impl StopState {
         if improved {
             self.best = Some(value);
             self.bad_evals = 0;
+            self.best_step = Some(step);
+            self.best_eval = Some(m.clone());
         } else {
             self.bad_evals += 1;
         }
@@ -56,19 +65,21 @@ mod tests {
             min_delta: 0.01,
         };
         let mut s = StopState::default();
-        assert!(!s.observe(&cfg, &m(1.0, 0.0)));
-        assert!(!s.observe(&cfg, &m(0.995, 0.0))); // below min_delta: not an improvement
-        assert!(!s.observe(&cfg, &m(0.5, 0.0)));
-        assert!(!s.observe(&cfg, &m(0.6, 0.0)));
-        assert!(s.observe(&cfg, &m(0.7, 0.0)));
+        assert!(!s.observe(&cfg, 1, &m(1.0, 0.0)));
+        assert!(!s.observe(&cfg, 2, &m(0.995, 0.0))); // below min_delta: not an improvement
+        assert!(!s.observe(&cfg, 3, &m(0.5, 0.0)));
+        assert!(!s.observe(&cfg, 4, &m(0.6, 0.0)));
+        assert!(s.observe(&cfg, 5, &m(0.7, 0.0)));
+        assert_eq!(s.best_step, Some(3));
+        assert_eq!(s.best_eval, Some(m(0.5, 0.0)));
         let acc = EarlyStopping {
             patience: 1,
             metric: StopMetric::Accuracy,
             min_delta: 0.0,
         };
         let mut s = StopState::default();
-        assert!(!s.observe(&acc, &m(0.0, 0.5)));
-        assert!(!s.observe(&acc, &m(0.0, 0.6)));
-        assert!(s.observe(&acc, &m(0.0, 0.6)));
+        assert!(!s.observe(&acc, 6, &m(0.0, 0.5)));
+        assert!(!s.observe(&acc, 7, &m(0.0, 0.6)));
+        assert!(s.observe(&acc, 8, &m(0.0, 0.6)));
     }
 }

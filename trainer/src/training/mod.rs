@@ -1,11 +1,16 @@
 //! The training loop: data → model → AdamW steps with warmup/decay, accumulation and clipping →
 //! evaluation, early stopping, `metrics.jsonl`, checkpoints, export and `run.json`.
 //!
+//! With early stopping the exported model is the best evaluation's, not the last step's: every
+//! improving evaluation saves its weights to `checkpoints/best/` (see [`best`]), and the export
+//! loads them back; `run.json` then reports that evaluation as `final_eval` with its `best_step`.
+//!
 //! Exact resume: the shuffle is a function of (seed, epoch), the backend RNG (dropout) is seeded
 //! before every micro-batch from (seed, step, micro-batch), the schedule is a function of the
 //! step, and checkpoints hold every parameter and AdamW moment bit for bit. So a run resumed from
 //! step N computes the same steps N+1.. as one that never stopped.
 
+pub mod best;
 pub mod early_stop;
 pub mod eval;
 pub mod metrics;
@@ -24,7 +29,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use early_stop::StopState;
 use finetune_compose::contract::{EvalMetrics, ExitReason, MetricsRecord, RunRecord, TrainLog};
-use finetune_compose::spec::{JobSpec, Precision, Schedule};
+use finetune_compose::spec::{JobSpec, Schedule};
 use metrics::MetricsWriter;
 use optim::AdamW;
 use schedule::LrSchedule;
@@ -137,12 +142,6 @@ pub fn train<B: AutodiffBackend>(
         ds.eval.len()
     ));
 
-    if !matches!(job.train.precision, Precision::Auto | Precision::F32) {
-        log(format!(
-            "train.precision {:?} is not supported by the {backend_name} backend: training in f32",
-            job.train.precision
-        ));
-    }
     let batch_size = job.train.batch_size.max(1);
     let accum = job.train.grad_accum.max(1);
     let batches_per_epoch = ds.train.len().div_ceil(batch_size);
@@ -250,6 +249,37 @@ pub fn train<B: AutodiffBackend>(
     if !ds.eval.is_empty() && pos.last_eval_step != Some(pos.step) {
         let m = ctx.eval(&net, &mut pos, &mut metrics)?;
         log(format!("final eval: {}", fmt_eval(&m)));
+        ctx.early_stop(&net, &mut pos, &m)?;
+    }
+    // With early stopping, export the best evaluation's weights.
+    let mut best_step = None;
+    if let (Some(_), Some(step)) = (&job.train.early_stopping, pos.stop.best_step) {
+        if step == pos.step {
+            best_step = Some(step);
+        } else {
+            match best::load(&out.best(), step) {
+                Ok(values) => {
+                    let (m, problems) = params::load_named_params(net, &values);
+                    if !problems.is_empty() {
+                        return Err(RunError::Failed(format!(
+                            "{} does not fit this model ({})",
+                            out.best().display(),
+                            problems.join(", ")
+                        )));
+                    }
+                    net = m;
+                    best_step = Some(step);
+                    log(format!(
+                        "exporting the best evaluation's weights (step {step}, last step {})",
+                        pos.step
+                    ));
+                }
+                Err(e) => log(format!(
+                    "warning: the best weights in {} cannot be used ({e}); exporting the last step's",
+                    out.best().display()
+                )),
+            }
+        }
     }
     log(format!("exporting the model to {}", out.model().display()));
     let inner = net.valid();
@@ -262,6 +292,10 @@ pub fn train<B: AutodiffBackend>(
     let mut rec = ctx.record(&pos, reason, backend_name, &started_at);
     rec.resumed_from_step = resumed_from;
     rec.duration_s = started.elapsed().as_secs_f64();
+    if best_step.is_some() {
+        rec.best_step = best_step;
+        rec.final_eval = pos.stop.best_eval.clone();
+    }
     out.write_run_record(&rec)?;
     status.state = "finished".into();
     status.step = pos.step;
@@ -447,7 +481,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                     if pos.step.is_multiple_of(every) && !self.ds.eval.is_empty() {
                         let m = self.eval(net, pos, metrics)?;
                         log(format!("eval at step {}: {}", pos.step, fmt_eval(&m)));
-                        stop = self.early_stop(pos, &m);
+                        stop = self.early_stop(net, pos, &m)?;
                     }
                 }
                 if end_of_epoch || done || stop {
@@ -476,7 +510,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                         pos.epoch + 1,
                         fmt_eval(&m)
                     ));
-                    stop |= self.early_stop(pos, &m);
+                    stop |= self.early_stop(net, pos, &m)?;
                 }
                 pos.epoch += 1;
                 pos.batch_in_epoch = 0;
@@ -505,11 +539,26 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             .is_some_and(|c| pos.stop.bad_evals >= c.patience.max(1))
     }
 
-    fn early_stop(&self, pos: &mut Position, m: &EvalMetrics) -> bool {
-        match &self.job.train.early_stopping {
-            Some(cfg) => pos.stop.observe(cfg, m),
-            None => false,
+    /// Feeds an evaluation of `net` to early stopping; when it is the best so far, saves `net`'s
+    /// weights as the best. Returns true when training should stop.
+    fn early_stop(
+        &self,
+        net: &model::BertClassifier<B>,
+        pos: &mut Position,
+        m: &EvalMetrics,
+    ) -> Result<bool, RunError> {
+        let Some(cfg) = &self.job.train.early_stopping else {
+            return Ok(false);
+        };
+        let stop = pos.stop.observe(cfg, pos.step, m);
+        if pos.stop.best_step == Some(pos.step) {
+            best::save(
+                &self.out.best(),
+                pos.step,
+                &params::named_params(&net.valid()),
+            )?;
         }
+        Ok(stop)
     }
 
     fn eval(
@@ -617,6 +666,9 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         let mut rec = artifact::run_record(self.job, reason);
         rec.dataset_sha256 = self.ds.sha256.clone();
         rec.backend = backend.to_string();
+        rec.precision = Some(
+            format!("{:?}", <B::FloatElem as burn::tensor::Element>::dtype()).to_ascii_lowercase(),
+        );
         rec.started_at = started_at.to_string();
         rec.finished_at = artifact::now_rfc3339();
         rec.steps = pos.step;

@@ -1,0 +1,170 @@
+//! Early stopping exports the best evaluation's weights, not the last step's, through the binary
+//! on a tiny random BERT: a learning rate far too high makes the eval loss worsen after its best,
+//! and the export must equal (byte for byte, CPU runs being repeatable) a run stopped at that
+//! best step, and differ from one stopped at the last step; also after a kill and resume.
+
+use finetune_trainer::model::testing::tiny_checkpoint;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const POS: [&str; 3] = ["love", "good", "great"];
+const NEG: [&str; 3] = ["hate", "bad", "awful"];
+
+fn setup(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let model = dir.join("model");
+    tiny_checkpoint(&model, 7).unwrap();
+    let write = |name: &str, n: usize, offset: usize| {
+        let p = dir.join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        for i in 0..n {
+            let k = i + offset;
+            let (word, label) = if k.is_multiple_of(2) {
+                (POS[k % 3], "pos")
+            } else {
+                (NEG[k % 3], "neg")
+            };
+            let text = format!("i {word} this movie .");
+            writeln!(f, "{}", serde_json::json!({"text": text, "label": label})).unwrap();
+        }
+        p
+    };
+    (
+        model,
+        write("train.jsonl", 40, 0),
+        write("eval.jsonl", 12, 100),
+    )
+}
+
+/// Arguments of a run with eval every step, a constant (too high) learning rate, and a
+/// checkpoint every step; `extra` adds e.g. `--patience` or `--max-steps`.
+fn run(model: &Path, train: &Path, eval: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_finetune-trainer"));
+    cmd.args(["--threads", "1", "train", "--model"])
+        .arg(model)
+        .arg("--train")
+        .arg(train)
+        .arg("--eval")
+        .arg(eval)
+        .arg("--output")
+        .arg(out)
+        .args([
+            "--epochs",
+            "8",
+            "--batch-size",
+            "4",
+            "--lr",
+            "0.05",
+            "--schedule",
+            "constant",
+            "--warmup-ratio",
+            "0",
+            "--seed",
+            "5",
+            "--eval-every-steps",
+            "1",
+            "--checkpoint-every",
+            "1",
+            "--keep-checkpoints",
+            "1000",
+        ])
+        .args(extra);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+fn model_bytes(out: &Path) -> Vec<u8> {
+    std::fs::read(out.join("model/model.safetensors")).unwrap()
+}
+
+fn run_json(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
+}
+
+/// Eval lines of metrics.jsonl: step → loss.
+fn eval_losses(out: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let loss = v.get("eval")?["loss"].as_f64()?;
+            Some((v["step"].as_u64()?, loss))
+        })
+        .collect()
+}
+
+#[test]
+fn early_stopping_exports_the_best_evaluation_not_the_last_step() {
+    let d = tempfile::tempdir().unwrap();
+    let (model, train, eval) = setup(d.path());
+    let es = d.path().join("es");
+    run(&model, &train, &eval, &es, &["--patience", "2"]);
+    let rec = run_json(&es);
+    assert_eq!(rec["exit_reason"], "early_stopped", "{rec}");
+    let best = rec["best_step"].as_u64().expect("best_step in run.json");
+    let last = rec["steps"].as_u64().unwrap();
+    assert!(best < last, "best {best}, last {last}");
+    assert_eq!(rec["precision"], "f32");
+    assert_eq!(rec["backend"], "flex");
+
+    // final_eval is the best evaluation's metrics, and it beats the last one.
+    let evals = eval_losses(&es);
+    let at = |s: u64| evals.iter().find(|e| e.0 == s).unwrap().1;
+    assert_eq!(rec["final_eval"]["loss"].as_f64().unwrap(), at(best));
+    assert!(at(best) < at(last), "{evals:?}");
+    let min = evals.iter().map(|e| e.1).fold(f64::INFINITY, f64::min);
+    assert_eq!(at(best), min, "{evals:?}");
+
+    // The export equals a run stopped at the best step, not one stopped at the last step.
+    let at_best = d.path().join("at-best");
+    run(
+        &model,
+        &train,
+        &eval,
+        &at_best,
+        &["--max-steps", &best.to_string()],
+    );
+    let at_last = d.path().join("at-last");
+    run(
+        &model,
+        &train,
+        &eval,
+        &at_last,
+        &["--max-steps", &last.to_string()],
+    );
+    let exported = model_bytes(&es);
+    assert!(
+        exported == model_bytes(&at_best),
+        "export is not the best step's weights"
+    );
+    assert!(
+        exported != model_bytes(&at_last),
+        "export is the last step's weights"
+    );
+    assert_eq!(run_json(&at_best)["best_step"], serde_json::Value::Null);
+
+    // Killed after the best evaluation and resumed: the export is still the best one.
+    let resume_at = best + 1;
+    for name in ["run.json", "status.json"] {
+        std::fs::remove_file(es.join(name)).unwrap();
+    }
+    std::fs::remove_dir_all(es.join("model")).unwrap();
+    for e in std::fs::read_dir(es.join("checkpoints")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(s) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            if s > resume_at {
+                std::fs::remove_dir_all(e.path()).unwrap();
+            }
+        }
+    }
+    let o = run(&model, &train, &eval, &es, &["--patience", "2"]);
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(log.contains("resuming from"), "{log}");
+    assert_eq!(run_json(&es)["best_step"].as_u64(), Some(best));
+    assert!(model_bytes(&es) == exported, "resumed export differs");
+}
