@@ -368,7 +368,16 @@ fn visit_csv(
             },
         }
     };
-    let headers = rdr.headers().map_err(csv_err)?.clone();
+    // Spreadsheet exports are often cp1252 rather than UTF-8: bytes that are not UTF-8 become
+    // U+FFFD instead of failing the row, as Python's `errors="replace"` does; the text around them
+    // is still good training data.
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let headers: Vec<String> = rdr
+        .byte_headers()
+        .map_err(csv_err)?
+        .iter()
+        .map(lossy)
+        .collect();
     if headers.is_empty() || (headers.len() == 1 && headers[0].trim().is_empty()) {
         return Err(DatasetError::Empty { path: path.into() });
     }
@@ -385,19 +394,19 @@ fn visit_csv(
     // A missing column is a whole-file problem: report it once, at the header line.
     let text_col = column(&spec.text)?;
     let label_col = column(&spec.label)?;
-    let mut record = csv::StringRecord::new();
+    let mut record = csv::ByteRecord::new();
     loop {
         let line = rdr.position().line() as usize;
-        let row = match rdr.read_record(&mut record) {
+        let row = match rdr.read_byte_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {
                 let line = record.position().map(|p| p.line() as usize).unwrap_or(line);
-                if record.len() == 1 && record[0].trim().is_empty() {
+                if record.len() == 1 && record[0].trim_ascii().is_empty() {
                     continue;
                 }
                 match (record.get(text_col), record.get(label_col)) {
                     (Some(text), Some(label)) => {
-                        finish(path, line, text.to_string(), label.to_string(), spec)
+                        finish(path, line, lossy(text), lossy(label), spec)
                     }
                     _ => Err(DatasetError::BadCsv {
                         path: path.into(),
@@ -435,6 +444,16 @@ mod tests {
         let path = dir.path().join(name);
         File::create(&path).unwrap().write_all(body).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn csv_text_that_is_not_utf8_is_decoded_with_replacement_characters() {
+        // "caf\xe9" is cp1252/latin-1 for "café".
+        let (_d, p) = file("t.csv", b"text,label\ncaf\xe9 ok,pos\nfine,neg\n");
+        let rows = read_all(&p, &spec(&p)).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].text, "caf\u{fffd} ok");
+        assert_eq!(rows[0].line, 2);
     }
 
     #[test]
