@@ -65,7 +65,7 @@ static_build() {
 static_test() {
     # Same RUSTFLAGS/profile/target as static_build: the binaries are not rebuilt. The e2e tests
     # serialise on the engine themselves.
-    RUSTFLAGS="${RUSTFLAGS:-} $static_flags" cargo test --release --locked --workspace --target "$triple" "${extra[@]}"
+    RUSTFLAGS="${RUSTFLAGS:-} $static_flags" cargo test --release --locked --workspace --no-fail-fast --target "$triple" "${extra[@]}"
 }
 cuda_build() {
     # Proves the cuda feature compiles offline; dependencies unoptimised to keep it cheap.

@@ -1,5 +1,6 @@
 //! A `provider: {type: finetune}` service run by plain `docker compose up` (Compose's provider
-//! protocol calls `docker-finetune compose ... up`), and removed by `docker compose down`.
+//! protocol calls `docker-finetune compose ... up`); its job container is removed by
+//! `docker finetune down`, since Compose 2.40.3 does not call the provider on `down`.
 
 use crate::setup;
 use finetune_compose::contract::ExitReason;
@@ -22,11 +23,22 @@ fn provider_service_trains_under_plain_docker_compose_up() {
         .unwrap_or_else(|e| panic!("the provider did not train: {e:#}\n{up}"));
     assert_eq!(record.exit_reason, ExitReason::Completed);
 
+    // Compose 2.40.3 does not call the provider on `docker compose down` here (no `compose ... down`
+    // reaches the plugin), so the job container, which lives in its own `<project>-finetune` Compose
+    // project, is removed by `docker finetune down`, found by the project label alone.
     let down = p.compose(&["down"]);
+    assert_eq!(down.code, Some(0), "{down}");
+    let left = p.guard.containers();
+    assert_eq!(
+        left.len(),
+        1,
+        "expected only the job container after compose down: {left:?}"
+    );
+    let down = p.finetune(&["down"]);
     assert_eq!(down.code, Some(0), "{down}");
     assert!(
         p.guard.containers().is_empty(),
-        "compose down left containers: {:?}",
+        "docker finetune down left containers: {:?}",
         p.guard.containers()
     );
     assert!(p.path("runs/tiny/model").is_dir(), "down deleted outputs");
