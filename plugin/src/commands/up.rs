@@ -70,6 +70,29 @@ pub fn smoke_spec(spec: &mut JobSpec) {
     spec.data.limit = Some(spec.data.limit.map_or(SMOKE_ROWS, |l| l.min(SMOKE_ROWS)));
 }
 
+/// Fixes the label set from the whole train file before a smoke run cuts the data to a few rows:
+/// the first rows of a sorted or grouped file often carry one label, and the trainer would then
+/// refuse (or build a smaller head than the real run). Sorted as the trainer sorts an inferred set
+/// (numerically when every label is an integer). A file that cannot be scanned is left for the
+/// trainer to report.
+pub fn pin_labels(spec: &mut JobSpec) {
+    if spec.data.labels.is_some() {
+        return;
+    }
+    let mut full = spec.data.clone();
+    full.limit = None;
+    let Ok(scan) = finetune_compose::dataset::scan(&spec.data.train, &full, 0) else {
+        return;
+    };
+    let mut labels: Vec<String> = scan.labels.into_keys().collect();
+    if labels.iter().all(|l| l.parse::<i64>().is_ok()) {
+        labels.sort_by_key(|l| l.parse::<i64>().unwrap_or(0));
+    }
+    if labels.len() > 1 {
+        spec.data.labels = Some(labels);
+    }
+}
+
 /// Whether `run.json` in the output says this exact config already finished.
 pub fn already_completed(spec: &JobSpec) -> Option<RunRecord> {
     let text = std::fs::read_to_string(spec.output.join(output::RUN_RECORD)).ok()?;
@@ -235,6 +258,7 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
             .iter_mut()
             .filter(|j| selected.contains(&j.spec.name))
         {
+            pin_labels(&mut job.spec);
             smoke_spec(&mut job.spec);
             // The smoke dir is ours: clear it so the run is not skipped as already done.
             let _ = std::fs::remove_dir_all(&job.spec.output);
@@ -702,6 +726,25 @@ mod tests {
             "resources": {"gpus": 2, "cpus": 1.5, "memory": "2g"}, "priority": 3
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn smoke_label_set_comes_from_the_whole_train_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let train = dir.path().join("train.csv");
+        let mut body = String::from("text,label\n");
+        for i in 0..40 {
+            body.push_str(&format!("t{i},{}\n", if i < 35 { "10" } else { "2" }));
+        }
+        std::fs::write(&train, body).unwrap();
+        let mut s: JobSpec = serde_json::from_value(serde_json::json!({
+            "name": "j", "model": "/m", "data": {"train": train}, "output": "/o"
+        }))
+        .unwrap();
+        pin_labels(&mut s);
+        smoke_spec(&mut s);
+        // The first 32 rows are all `10`; the set still has both, in numeric order.
+        assert_eq!(s.data.labels, Some(vec!["2".to_string(), "10".to_string()]));
     }
 
     #[test]
