@@ -11,10 +11,10 @@
 //! refused. Secrets (environment names without a value, or that look secret) come from a Secret
 //! (`<job>-env` unless named) by `secretKeyRef`, never inline.
 
-use crate::contract;
 use crate::project::Job;
 use crate::render::{data_root, is_secret, job_json};
-use crate::spec::{ByteSize, Gpus, JobSpec};
+use finetune_spec::contract;
+use finetune_spec::{ByteSize, Gpus, JobSpec};
 use serde_json::{json, Value};
 use std::path::Path;
 

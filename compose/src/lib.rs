@@ -100,8 +100,6 @@
 //! and `networks` into it, so other services can `depends_on` the job. A job in `x-finetune.jobs`
 //! must therefore not share its name with a user service. See [`render`](mod@render) and `docs/spec.md`.
 
-pub mod contract;
-pub mod dataset;
 pub mod diagnostic;
 pub mod env;
 pub mod export;
@@ -111,7 +109,6 @@ pub mod merge;
 pub mod project;
 pub mod render;
 pub mod schema;
-pub mod spec;
 pub mod validate;
 pub mod yaml;
 

@@ -19,8 +19,8 @@
 use crate::diagnostic::{suggest, Diagnostic, Position};
 use crate::load::clean;
 use crate::schema::{self, join, Field, Ty};
-use crate::spec::JobSpec;
 use crate::yaml::{Kind, Node, Scalar};
+use finetune_spec::JobSpec;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -972,8 +972,8 @@ pub fn job_from_provider_options(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{ByteSize, Gpus, Method};
     use crate::yaml::parse;
+    use finetune_spec::{ByteSize, Gpus, Method};
 
     fn project(y: &str) -> Project {
         let n = parse(y, Path::new("/p/compose.yaml")).unwrap();

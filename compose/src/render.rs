@@ -28,9 +28,9 @@
 //!   only, so Compose takes them from the caller's environment; `FINETUNE_IMAGE`;
 //! - labels `com.docker.finetune.{project,job,spec-hash,version,output}`.
 
-use crate::contract;
 use crate::project::{Job, Project};
-use crate::spec::{ByteSize, Gpus, JobSpec};
+use finetune_spec::contract;
+use finetune_spec::{ByteSize, Gpus, JobSpec};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,12 +2,12 @@
 //!
 //! [`check`] walks a positioned node against it and reports every problem (unknown keys with a
 //! "did you mean", wrong types, out-of-range numbers, bad sizes, `count` with `device_ids`...).
-//! The defaults printed here are the ones in [`crate::spec`]; a test keeps `docs/spec.md` listing
+//! The defaults printed here are the ones in [`finetune_spec`]; a test keeps `docs/spec.md` listing
 //! every key.
 
 use crate::diagnostic::{suggest, Diagnostic};
-use crate::spec::ByteSize;
 use crate::yaml::{Kind, Node};
+use finetune_spec::ByteSize;
 
 /// A value type in the section.
 #[derive(Debug, Clone, Copy)]
@@ -635,7 +635,7 @@ mod tests {
     /// docs/spec.md lists every key.
     #[test]
     fn defaults_match_spec_rs_and_docs_list_every_key() {
-        use crate::spec::{CheckpointSpec, EarlyStopping, LoraSpec, TrainSpec};
+        use finetune_spec::{CheckpointSpec, EarlyStopping, LoraSpec, TrainSpec};
         let tables: [(&[Field], serde_json::Value); 4] = [
             (TRAIN, serde_json::to_value(TrainSpec::default()).unwrap()),
             (

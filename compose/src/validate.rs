@@ -4,14 +4,14 @@
 //! adds checks of the files a job names: the model directory and its `config.json`, weights
 //! (`model.safetensors` or `pytorch_model.bin`) and `tokenizer.json`; the data files and whether
 //! their format is known; an output path that is a file. With [`ValidateOptions::check_data`] it
-//! also reads the datasets ([`check_data`], with [`crate::dataset::scan`]: row format, text and
+//! also reads the datasets ([`check_data`], with [`finetune_spec::dataset::scan`]: row format, text and
 //! label fields, the label set, counts, the first bad rows with their line), or runs the caller's
 //! own hook in its place.
 
-use crate::dataset;
 use crate::diagnostic::Diagnostic;
 use crate::project::{Job, Project};
-use crate::spec::DataFormat;
+use finetune_spec::dataset;
+use finetune_spec::DataFormat;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

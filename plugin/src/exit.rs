@@ -3,7 +3,7 @@
 //! Scripts and the end-to-end tests branch on these codes, so each failure class has its own
 //! number and they never change meaning. They are documented in `docs/cli.md`.
 
-use finetune_compose::contract::exit_code as trainer;
+use finetune_spec::contract::exit_code as trainer;
 use std::fmt;
 
 /// What `docker-finetune` exits with.

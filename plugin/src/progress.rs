@@ -4,7 +4,7 @@
 //! its newline); [`Snapshot`] folds records into what `up` and `ps` show; the `format_*`
 //! functions render it as one plain line, the way it reads on a terminal without bars.
 
-use finetune_compose::contract::{output, MetricsRecord};
+use finetune_spec::contract::{output, MetricsRecord};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -21,7 +21,7 @@ fn two_cpu_jobs_run_at_the_same_time() {
     });
     let a = outputs::run_record(&p.path("runs/first")).unwrap();
     let b = outputs::run_record(&p.path("runs/second")).unwrap();
-    let span = |r: &finetune_compose::contract::RunRecord| {
+    let span = |r: &finetune_spec::contract::RunRecord| {
         (
             outputs::rfc3339_seconds(&r.started_at).expect("started_at"),
             outputs::rfc3339_seconds(&r.finished_at).expect("finished_at"),

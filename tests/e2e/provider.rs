@@ -3,7 +3,7 @@
 //! `docker finetune down`, since Compose 2.40.3 does not call the provider on `down`.
 
 use crate::setup;
-use finetune_compose::contract::ExitReason;
+use finetune_spec::contract::ExitReason;
 use finetune_tests::{outputs, project::Project};
 
 #[test]

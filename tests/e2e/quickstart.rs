@@ -2,7 +2,7 @@
 //! and the output holds the model, the run record and a falling loss.
 
 use crate::setup;
-use finetune_compose::contract::ExitReason;
+use finetune_spec::contract::ExitReason;
 use finetune_tests::{outputs, project, project::Project, skip_or_fail};
 
 #[test]

@@ -2,7 +2,7 @@
 //! checkpoint and ends exactly where an uninterrupted run of the same spec ends.
 
 use crate::setup;
-use finetune_compose::contract::ExitReason;
+use finetune_spec::contract::ExitReason;
 use finetune_tests::{outputs, project::Project};
 
 #[test]

@@ -1,8 +1,8 @@
 //! Reading what the trainer wrote under a job's output directory, with the contract's own types
-//! (`finetune_compose::contract`), so the tests check the real format.
+//! (`finetune_spec::contract`), so the tests check the real format.
 
 use anyhow::{Context, Result};
-use finetune_compose::contract::{output, MetricsRecord, RunRecord, TrainLog};
+use finetune_spec::contract::{output, MetricsRecord, RunRecord, TrainLog};
 use std::path::Path;
 
 /// `run.json`.

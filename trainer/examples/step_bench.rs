@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
-use finetune_compose::spec::Method;
+use finetune_spec::Method;
 use finetune_trainer::backend::{self, Cpu, Train};
 use finetune_trainer::model::{self, init::SeededRng};
 use finetune_trainer::training::{eval, optim};

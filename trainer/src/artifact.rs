@@ -1,11 +1,11 @@
-//! The output directory of a run: its layout (`finetune_compose::contract::output`),
+//! The output directory of a run: its layout (`finetune_spec::contract::output`),
 //! `status.json` (written at start and at exit, holds total steps for ETA), `run.json` (the run
 //! record), and the exported `model/`. Nothing already written is ever deleted on failure.
 
 use crate::error::RunError;
-use finetune_compose::contract::{output, ExitReason, RunRecord};
-use finetune_compose::spec::JobSpec;
-use serde::{Deserialize, Serialize};
+use finetune_spec::contract::{self, output, ExitReason, RunRecord, Status};
+use finetune_spec::JobSpec;
+use serde::Serialize;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,35 +60,10 @@ impl OutputDir {
     }
 
     /// The run record of a finished run with this config, if there is one: such a run is not
-    /// trained again.
+    /// trained again (the rule is `contract::finished_run`).
     pub fn finished_run(&self, config_hash: &str) -> Option<RunRecord> {
-        let text = fs::read(self.run_record()).ok()?;
-        let rec: RunRecord = serde_json::from_slice(&text).ok()?;
-        let finished = matches!(
-            rec.exit_reason,
-            ExitReason::Completed | ExitReason::EarlyStopped | ExitReason::MaxSteps
-        );
-        (finished
-            && rec.config_hash == config_hash
-            && self.model().join("model.safetensors").is_file())
-        .then_some(rec)
+        contract::finished_run(&self.root, config_hash)
     }
-}
-
-/// `status.json`: what a run is doing, for `ps` and ETA.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Status {
-    pub state: String,
-    pub job: String,
-    pub pid: u32,
-    pub total_steps: u64,
-    pub steps_per_epoch: u64,
-    pub epochs: usize,
-    pub step: u64,
-    #[serde(default)]
-    pub resumed_from_step: Option<u64>,
-    pub started_at: String,
-    pub updated_at: String,
 }
 
 /// Writes pretty JSON to `path` via a synced temp file and a rename.

@@ -7,7 +7,7 @@
 //! a [`WithBackend`] value (a closure generic over the backend, which Rust closures cannot be).
 
 use burn::tensor::backend::AutodiffBackend;
-use finetune_compose::spec::Precision;
+use finetune_spec::Precision;
 
 /// The default CPU backend.
 pub type Cpu = burn::backend::Flex;
@@ -136,7 +136,7 @@ mod cuda {
     use super::{Gpu, GpuBf16, GpuF16};
     use burn::tensor::backend::Backend;
     use burn::tensor::Tensor;
-    use finetune_compose::spec::Precision;
+    use finetune_spec::Precision;
     use std::sync::mpsc;
     use std::time::Duration;
 

@@ -8,7 +8,7 @@ use crate::error::RunError;
 use crate::model::export::F32Tensor;
 use crate::training::early_stop::StopState;
 use burn::tensor::TensorData;
-use finetune_compose::contract::EvalMetrics;
+use finetune_spec::contract::EvalMetrics;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

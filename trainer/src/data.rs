@@ -1,10 +1,10 @@
-//! The training data of a run: rows read with `finetune_compose::dataset`, labels mapped to class
+//! The training data of a run: rows read with `finetune_spec::dataset`, labels mapped to class
 //! ids, the eval set (a file, or a seeded `eval_split` of the training rows), and the per-epoch
 //! order of batches, a pure function of (seed, epoch) so a resumed run sees the same order.
 
 use crate::model::init::SeededRng;
-use finetune_compose::dataset::{self, DatasetError, Row};
-use finetune_compose::spec::DataSpec;
+use finetune_spec::dataset::{self, DatasetError, Row};
+use finetune_spec::DataSpec;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One example with its class id and the line it came from.

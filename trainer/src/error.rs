@@ -1,7 +1,7 @@
 //! The trainer's failures, each with the exit code the plugin maps to a job state
-//! (`finetune_compose::contract::exit_code`). Messages are one line and say what to do.
+//! (`finetune_spec::contract::exit_code`). Messages are one line and say what to do.
 
-use finetune_compose::contract::exit_code;
+use finetune_spec::contract::exit_code;
 use std::io;
 use std::path::Path;
 

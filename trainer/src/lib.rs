@@ -1,7 +1,7 @@
 //! The docker-finetune trainer: fine-tunes Hugging Face BERT-family checkpoints for text
 //! classification on burn. It knows burn, tokenizers and datasets, and nothing of Compose or
-//! Docker: its input is a [`finetune_compose::spec::JobSpec`] and its outputs follow
-//! [`finetune_compose::contract`].
+//! Docker: its input is a [`finetune_spec::JobSpec`] and its outputs follow
+//! [`finetune_spec::contract`].
 
 pub mod artifact;
 pub mod backend;

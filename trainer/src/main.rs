@@ -1,10 +1,10 @@
 //! `finetune-trainer`: the command line over the trainer library. `train` (from a job file or
 //! plain flags), `predict` and `eval`. Errors are one line on stderr; the exit code follows
-//! `finetune_compose::contract::exit_code`.
+//! `finetune_spec::contract::exit_code`.
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Parser, Subcommand};
-use finetune_compose::spec::{DataSpec, JobSpec};
+use finetune_spec::{DataSpec, JobSpec};
 use finetune_trainer::backend::{self, Chosen, WithBackend};
 use finetune_trainer::error::{is_oom_message, RunError};
 use finetune_trainer::inference::Classifier;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use burn::module::{AutodiffModule, Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use finetune_compose::spec::{LoraSpec, Method};
+use finetune_spec::{LoraSpec, Method};
 use finetune_trainer::backend::{Cpu, Train};
 use finetune_trainer::model::init::SeededRng;
 use finetune_trainer::model::testing::tiny_checkpoint;

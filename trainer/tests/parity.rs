@@ -6,7 +6,7 @@ mod common;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use finetune_compose::spec::Method;
+use finetune_spec::Method;
 use finetune_trainer::backend::Cpu;
 use finetune_trainer::model::{load::linear_from_hf, load_classifier};
 use finetune_trainer::tokenize::TextTokenizer;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData};
-use finetune_compose::spec::Method;
+use finetune_spec::Method;
 use finetune_trainer::backend::Cpu;
 use finetune_trainer::model::{load_classifier, HeadSource, Weights};
 

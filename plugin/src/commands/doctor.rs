@@ -265,9 +265,9 @@ fn print_checks(checks: &[Check], format: TableFormat) -> anyhow::Result<()> {
 /// before anything starts (exit 7), instead of Docker's `could not select device driver`.
 pub fn preflight_gpus(
     gpu: &GpuSupport,
-    jobs: &[(&str, &finetune_compose::spec::Gpus)],
+    jobs: &[(&str, &finetune_spec::Gpus)],
 ) -> anyhow::Result<()> {
-    use finetune_compose::spec::Gpus;
+    use finetune_spec::Gpus;
     if gpu.available() {
         return Ok(());
     }
@@ -292,7 +292,7 @@ pub fn preflight_gpus(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use finetune_compose::spec::Gpus;
+    use finetune_spec::Gpus;
 
     #[test]
     fn gpu_jobs_fail_preflight_without_a_runtime() {

@@ -177,7 +177,7 @@ async fn up(call: &Call) -> anyhow::Result<()> {
     let info = engine.info().await?;
     let gpu = engine::gpu_support(&info, engine::is_local(&engine.endpoint));
     preflight_gpus(&gpu, &[(job.as_str(), &spec.resources.gpus)])?;
-    let setenv = |spec: &finetune_compose::spec::JobSpec| {
+    let setenv = |spec: &finetune_spec::JobSpec| {
         emit(Message::setenv(
             "OUTPUT",
             &spec.output.display().to_string(),

@@ -7,7 +7,7 @@ use crate::commands::{select_jobs, Ctx};
 use crate::exit::ExitCode;
 use crate::progress::format_duration;
 use comfy_table::{presets, Table};
-use finetune_compose::contract::{output, RunRecord};
+use finetune_spec::contract::{output, RunRecord};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -21,9 +21,9 @@ use crate::exit::{describe_job_exit, fail, fail_hint, ExitCode};
 use crate::progress::{format_duration, format_line, Snapshot, Tail};
 use crate::scheduler::{GpuNeed, Request, Scheduler};
 use crate::ui;
-use finetune_compose::contract::{output, ExitReason, RunRecord};
-use finetune_compose::spec::{Gpus, JobSpec};
 use finetune_compose::{render, JobSource, Project};
+use finetune_spec::contract::{output, RunRecord};
+use finetune_spec::{Gpus, JobSpec};
 use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -81,7 +81,7 @@ pub fn pin_labels(spec: &mut JobSpec) {
     }
     let mut full = spec.data.clone();
     full.limit = None;
-    let Ok(scan) = finetune_compose::dataset::scan(&spec.data.train, &full, 0) else {
+    let Ok(scan) = finetune_spec::dataset::scan(&spec.data.train, &full, 0) else {
         return;
     };
     let mut labels: Vec<String> = scan.labels.into_keys().collect();
@@ -93,15 +93,9 @@ pub fn pin_labels(spec: &mut JobSpec) {
     }
 }
 
-/// Whether `run.json` in the output says this exact config already finished.
+/// Whether `run.json` in the output says this exact config already finished (with its weights).
 pub fn already_completed(spec: &JobSpec) -> Option<RunRecord> {
-    let text = std::fs::read_to_string(spec.output.join(output::RUN_RECORD)).ok()?;
-    let rec: RunRecord = serde_json::from_str(&text).ok()?;
-    let finished = matches!(
-        rec.exit_reason,
-        ExitReason::Completed | ExitReason::EarlyStopped | ExitReason::MaxSteps
-    );
-    (finished && rec.config_hash == spec.config_hash()).then_some(rec)
+    finetune_spec::contract::finished_run(&spec.output, &spec.config_hash())
 }
 
 /// The scheduler request of a job; `auto` becomes every GPU when the host has a runtime, else
@@ -498,7 +492,7 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
                 "job `{name}` ran out of memory (limit {})",
                 o.memory_limit
                     .filter(|m| *m > 0)
-                    .map(|m| finetune_compose::spec::ByteSize(m as u64).to_string())
+                    .map(|m| finetune_spec::ByteSize(m as u64).to_string())
                     .or_else(|| spec.resources.memory.map(|m| m.to_string()))
                     .unwrap_or_else(|| "none: the host's memory".to_string())
             ));
@@ -718,7 +712,7 @@ fn report_one(r: &Running, o: &Outcome, smoke: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use finetune_compose::spec::ByteSize;
+    use finetune_spec::ByteSize;
 
     fn spec() -> JobSpec {
         serde_json::from_value(serde_json::json!({
@@ -792,6 +786,9 @@ mod tests {
             rec(s.config_hash(), "completed"),
         )
         .unwrap();
+        assert!(already_completed(&s).is_none(), "no weights yet");
+        std::fs::create_dir_all(dir.path().join(output::MODEL)).unwrap();
+        std::fs::write(dir.path().join(output::MODEL).join(output::WEIGHTS), b"w").unwrap();
         assert!(already_completed(&s).is_some());
         std::fs::write(
             dir.path().join(output::RUN_RECORD),

@@ -5,8 +5,8 @@ use crate::cli::validate::ValidateArgs;
 use crate::cli::TableFormat;
 use crate::commands::Ctx;
 use crate::exit::ExitCode;
-use finetune_compose::dataset;
 use finetune_compose::{Diagnostic, Job, Position, ValidateOptions};
+use finetune_spec::dataset;
 use std::path::Path;
 use std::sync::Arc;
 

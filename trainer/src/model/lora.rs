@@ -16,7 +16,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use finetune_compose::spec::LoraSpec;
+use finetune_spec::LoraSpec;
 
 use super::error::ModelError;
 use super::init::SeededRng;

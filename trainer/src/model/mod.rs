@@ -24,7 +24,7 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use finetune_compose::spec::Method;
+use finetune_spec::Method;
 
 pub use bert::{BertClassifier, BertModel};
 pub use config::BertConfig;

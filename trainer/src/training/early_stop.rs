@@ -2,8 +2,8 @@
 //! `min_delta` in the watched metric. Its state is saved in checkpoints, including where the best
 //! evaluation was (its weights are kept in `checkpoints/best/`, see `training::best`).
 
-use finetune_compose::contract::EvalMetrics;
-use finetune_compose::spec::{EarlyStopping, StopMetric};
+use finetune_spec::contract::EvalMetrics;
+use finetune_spec::{EarlyStopping, StopMetric};
 use serde::{Deserialize, Serialize};
 
 /// Best value seen and evaluations since it.

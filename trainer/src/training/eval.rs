@@ -8,7 +8,7 @@ use crate::training::metrics::eval_metrics;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use finetune_compose::contract::EvalMetrics;
+use finetune_spec::contract::EvalMetrics;
 
 /// Per-example cross-entropy, `[batch]`.
 pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: &[usize]) -> Tensor<B, 1> {

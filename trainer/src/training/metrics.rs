@@ -1,7 +1,7 @@
 //! Evaluation metrics (accuracy, macro-F1) and the `metrics.jsonl` writer (one JSON object per
 //! line, flushed per line so the plugin can tail it).
 
-use finetune_compose::contract::{EvalMetrics, MetricsRecord};
+use finetune_spec::contract::{EvalMetrics, MetricsRecord};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -125,7 +125,7 @@ impl MetricsWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use finetune_compose::contract::TrainLog;
+    use finetune_spec::contract::TrainLog;
 
     #[test]
     fn macro_f1_matches_sklearn() {

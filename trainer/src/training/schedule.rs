@@ -1,7 +1,7 @@
 //! The learning-rate schedule: linear warmup over `warmup_ratio` of the steps, then linear, cosine
 //! or constant. A pure function of the step, so resuming needs no scheduler state beyond it.
 
-use finetune_compose::spec::Schedule;
+use finetune_spec::Schedule;
 
 /// Learning rate as a function of the optimizer step.
 #[derive(Debug, Clone, Copy, PartialEq)]

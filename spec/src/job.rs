@@ -8,7 +8,6 @@
 //! (`model`, `data.train`, `output`), so an old `job.json` keeps loading in a newer trainer.
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -522,9 +521,7 @@ impl JobSpec {
             "method": self.method,
             "train": self.train,
         });
-        let mut hasher = Sha256::new();
-        hasher.update(canonical.to_string().as_bytes());
-        hex::encode(hasher.finalize())
+        crate::digest::sha256_hex(canonical.to_string().as_bytes())
     }
 }
 

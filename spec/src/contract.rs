@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// The resolved job spec, mounted read-only.
 pub const JOB_FILE: &str = "/run/finetune/job.json";
@@ -28,6 +29,8 @@ pub mod output {
     pub const STATUS: &str = "status.json";
     /// Under `checkpoints/`: the weights of the best evaluation so far (early stopping only).
     pub const BEST: &str = "best";
+    /// Under `model/`: the exported weights. A run without them is not finished.
+    pub const WEIGHTS: &str = "model.safetensors";
 }
 
 /// Trainer exit codes. The plugin maps them to job states and messages.
@@ -128,5 +131,51 @@ pub struct RunRecord {
     pub final_train_loss: Option<f64>,
     pub exit_reason: ExitReason,
     /// The resolved spec as the trainer saw it.
-    pub spec: crate::spec::JobSpec,
+    pub spec: crate::JobSpec,
+}
+
+/// `status.json`: what a run is doing, for `ps` and ETA. Written at start and at exit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: String,
+    pub job: String,
+    pub pid: u32,
+    pub total_steps: u64,
+    pub steps_per_epoch: u64,
+    pub epochs: usize,
+    pub step: u64,
+    #[serde(default)]
+    pub resumed_from_step: Option<u64>,
+    pub started_at: String,
+    pub updated_at: String,
+}
+
+impl Status {
+    /// Reads `status.json` from an output directory; `None` when absent or unreadable (a run
+    /// that has not started yet, or an older trainer's partial file).
+    pub fn read(output_dir: &Path) -> Option<Status> {
+        let text = std::fs::read(output_dir.join(output::STATUS)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+}
+
+impl ExitReason {
+    /// Whether a run that ended this way produced its final weights.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            ExitReason::Completed | ExitReason::EarlyStopped | ExitReason::MaxSteps
+        )
+    }
+}
+
+/// The one rule for "this job is already trained": `run.json` under `output_dir` records a run
+/// of this exact config that ended with its weights, and those weights are on disk. Both `up`
+/// (which then skips the job) and the trainer (which then exits 0 at once) ask this.
+pub fn finished_run(output_dir: &Path, config_hash: &str) -> Option<RunRecord> {
+    let text = std::fs::read(output_dir.join(output::RUN_RECORD)).ok()?;
+    let rec: RunRecord = serde_json::from_slice(&text).ok()?;
+    let weights = output_dir.join(output::MODEL).join(output::WEIGHTS);
+    (rec.exit_reason.is_finished() && rec.config_hash == config_hash && weights.is_file())
+        .then_some(rec)
 }

@@ -6,8 +6,7 @@
 //! the first one). Labels are strings; integer labels (`"label": 1`) are read as their decimal
 //! string so that a label map can be written with the model.
 
-use crate::spec::{DataFormat, DataSpec};
-use sha2::{Digest, Sha256};
+use crate::{DataFormat, DataSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -168,21 +167,10 @@ pub fn scan(path: &Path, spec: &DataSpec, max_errors: usize) -> Result<Scan, Dat
 
 /// sha256 (hex) of a file's bytes, as recorded in `run.json` and checkpoint manifests.
 pub fn file_sha256(path: &Path) -> Result<String, DatasetError> {
-    let unreadable = |source| DatasetError::Unreadable {
+    crate::digest::file_sha256(path).map_err(|source| DatasetError::Unreadable {
         path: path.into(),
         source,
-    };
-    let mut f = File::open(path).map_err(unreadable)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(unreadable)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    })
 }
 
 /// Calls `each` with every data row (or row error) of `path`, in order, until it returns false or

@@ -1,0 +1,23 @@
+//! `finetune-spec` is what the plugin and the trainer agree on, declared once.
+//!
+//! - [`job`] is the job spec ([`JobSpec`] and its parts): what one job is after `defaults` are
+//!   merged, variables interpolated and paths resolved. The compose side builds it from the user's
+//!   `x-finetune` section and writes it as `job.json`; the trainer reads that file back into the
+//!   same type.
+//! - [`contract`] is the rest of the plugin-to-trainer contract: container paths, the files under
+//!   the output directory (`metrics.jsonl`, `status.json`, `run.json`), exit codes, and the one rule
+//!   for "this run is finished".
+//! - [`dataset`] reads the dataset files (JSONL, CSV) the same way on both sides, so
+//!   `validate --data` on the host reports exactly what the trainer would refuse.
+//!
+//! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use.
+//!
+//! This crate knows neither YAML nor Compose nor burn: the trainer depends on it alone.
+
+pub mod contract;
+pub mod dataset;
+pub mod digest;
+pub mod job;
+pub mod time;
+
+pub use job::*;
