@@ -87,31 +87,9 @@ pub fn files_under(dir: &Path) -> Result<std::collections::BTreeMap<String, Vec<
     Ok(out)
 }
 
-/// Seconds since the Unix epoch of an RFC 3339 UTC time (`2026-11-27T23:05:01.123Z` or `+00:00`).
+/// Seconds since the Unix epoch of an RFC 3339 time (`2026-11-27T23:05:01.123Z` or `+00:00`).
 pub fn rfc3339_seconds(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let time = time
-        .trim_end_matches('Z')
-        .trim_end_matches("+00:00")
-        .trim_end_matches("-00:00");
-    let mut t = time.split(':');
-    let (hh, mm) = (
-        t.next()?.parse::<f64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
-    );
-    let ss = t.next()?.parse::<f64>().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days as f64 * 86400.0 + hh * 3600.0 + mm * 60.0 + ss)
+    finetune_spec::time::parse_rfc3339(s)
 }
 
 #[cfg(test)]
