@@ -287,10 +287,14 @@ pub fn image(spec: &JobSpec, opts: &RenderOptions, gpus: bool) -> String {
     spec.image
         .clone()
         .or_else(|| opts.trainer_image.clone())
-        .unwrap_or_else(|| {
-            let suffix = if gpus { "-cuda" } else { "" };
-            format!("{TRAINER_REPOSITORY}:{}{suffix}", opts.version)
-        })
+        .unwrap_or_else(|| trainer_image(&opts.version, gpus))
+}
+
+/// The default trainer image of a version: `docker-finetune/trainer:<version>`, `-cuda` for the
+/// CUDA variant. The plugin's `build` tags the same name.
+pub fn trainer_image(version: &str, cuda: bool) -> String {
+    let suffix = if cuda { "-cuda" } else { "" };
+    format!("{TRAINER_REPOSITORY}:{version}{suffix}")
 }
 
 fn bind(source: &Path, target: &str, read_only: bool) -> Value {

@@ -179,28 +179,10 @@ pub fn is_local(endpoint: &Endpoint) -> bool {
 }
 
 /// Seconds since the Unix epoch of an RFC 3339 timestamp as Docker writes them
-/// (`2026-11-27T23:24:11.123456789Z`); `None` for the zero time Docker uses for "never".
+/// (`2026-11-27T23:24:11.123456789Z`), fractions dropped; `None` for the zero time Docker uses for
+/// "never".
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    if y <= 1 {
-        return None;
-    }
-    let time = time.trim_end_matches('Z');
-    // Drop fractional seconds and any numeric offset (Docker writes UTC).
-    let end = time.find(['.', '+', '-']).unwrap_or(time.len());
-    let mut t = time[..end].split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Some(days * 86400 + hh * 3600 + mm * 60 + ss)
+    finetune_spec::time::parse_rfc3339(s).map(|t| t.floor() as i64)
 }
 
 #[cfg(test)]

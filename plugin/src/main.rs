@@ -2,8 +2,8 @@
 //!
 //! `main` is a dispatch: the plugin protocol's metadata and the Compose provider entry are
 //! answered first (neither may print anything else), then clap parses the command line and the
-//! command in `commands/` runs. Errors are printed once, as `error:` / `caused by:` / `hint:`,
-//! and decide the exit code (see `exit.rs` and `docs/cli.md`).
+//! command in `commands/` runs, over the service layer in `service/`. Errors are printed once, as
+//! `error:` / `caused by:` / `hint:`, and decide the exit code (see `exit.rs` and `docs/cli.md`).
 
 mod argv;
 mod cli;
@@ -12,9 +12,9 @@ mod compose_cli;
 mod endpoint;
 mod engine;
 mod exit;
-mod progress;
 mod provider;
 mod scheduler;
+mod service;
 mod ui;
 
 use clap::Parser;

@@ -208,3 +208,68 @@ fn ps_needs_only_a_project_name_not_a_compose_file() {
     );
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn config_gives_gpu_jobs_disjoint_device_ids_without_an_inventory() {
+    let d = project();
+    std::fs::write(
+        d.path().join("compose.yaml"),
+        "services:\n  api: {image: x}\nx-finetune:\n  jobs:\n    a:\n      model: ./models/m\n      data: {train: ./data/train.jsonl}\n      output: ./runs/a\n      resources: {gpus: 1}\n    b:\n      model: ./models/m\n      data: {train: ./data/train.jsonl}\n      output: ./runs/b\n      resources: {gpus: 2}\n",
+    )
+    .unwrap();
+    let no_engine = ["-H", "unix:///nonexistent/docker.sock", "config"];
+    let out = run(d.path(), &no_engine);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("# no GPU inventory: device ids assumed 0..2"),
+        "{text}"
+    );
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(device_ids(&v, "a"), ["0"]);
+    assert_eq!(device_ids(&v, "b"), ["1", "2"]);
+    assert!(gpu_device(&v, "a")["count"].is_null());
+
+    // Asked for: the requests as written.
+    let out = run(d.path(), &[no_engine.as_slice(), &["--gpu-count"]].concat());
+    let v: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    assert_eq!(gpu_device(&v, "b")["count"], 2);
+    assert!(device_ids(&v, "b").is_empty());
+
+    // With an inventory: the queue's ids, and the comment says so.
+    let out = bin()
+        .current_dir(d.path())
+        .env("FINETUNE_GPUS", "4,5,6")
+        .args(["config"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("# device ids from the engine's GPU inventory (4,5,6)"),
+        "{text}"
+    );
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(device_ids(&v, "a"), ["4"]);
+    assert_eq!(device_ids(&v, "b"), ["5", "6"]);
+}
+
+/// The GPU device request of a rendered job service.
+fn gpu_device(rendered: &serde_yaml::Value, job: &str) -> serde_yaml::Value {
+    rendered["services"][job]["deploy"]["resources"]["reservations"]["devices"][0].clone()
+}
+
+/// Its `device_ids`, empty when it has none.
+fn device_ids(rendered: &serde_yaml::Value, job: &str) -> Vec<String> {
+    gpu_device(rendered, job)["device_ids"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|i| i.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,16 +1,27 @@
 //! `config`: the rendered Compose override for the jobs, on stdout (YAML or JSON), as
-//! `docker compose -f <your files> -f <this> config` accepts it. Needs no engine.
+//! `docker compose -f <your files> -f <this> config` accepts it.
+//!
+//! GPU jobs get disjoint `device_ids` in queue order (see [`crate::service::gpus`]), so the
+//! override also works under plain `docker compose up`. The GPU inventory comes from
+//! `FINETUNE_GPUS` when set, else from the engine when it answers within a few seconds; without
+//! one, ids `0, 1, ...` are assumed. A YAML comment above the services says which.
+//! `--gpu-count` keeps the requests as written (`count: N`).
 
 use crate::cli::config::{ConfigArgs, ConfigFormat};
 use crate::commands::{require_valid, select_jobs, Ctx};
 use crate::exit::ExitCode;
-use crate::scheduler::{Inventory, Scheduler};
-use finetune_compose::{render, Project, RenderOptions};
-use std::collections::BTreeMap;
+use crate::service::host::Host;
+use crate::service::{gpus, jobs};
+use finetune_compose::{render, Project};
+use std::time::Duration;
+
+/// How long `config` waits for the engine's GPU inventory before rendering without it.
+const ENGINE_WAIT: Duration = Duration::from_secs(3);
 
 pub struct Options {
     pub format: ConfigFormat,
     pub jobs: Vec<String>,
+    pub gpu_count: bool,
 }
 
 impl From<ConfigArgs> for Options {
@@ -18,94 +29,49 @@ impl From<ConfigArgs> for Options {
         Options {
             format: a.format,
             jobs: a.jobs,
+            gpu_count: a.gpu_count,
         }
     }
 }
 
-/// The trainer image the plugin builds and runs.
-pub fn trainer_image(cuda: bool) -> String {
-    let v = env!("CARGO_PKG_VERSION");
-    if cuda {
-        format!("docker-finetune/trainer:{v}-cuda")
-    } else {
-        format!("docker-finetune/trainer:{v}")
-    }
-}
-
-/// Render options shared by `config`, `up` and the provider. The image is left to the
-/// renderer's default (`docker-finetune/trainer:<version>`, `-cuda` for GPU jobs), which is what
-/// `build` tags; the `build:` section points at the source tree when one is found, with the
-/// `runtime-prebuilt` target when a host-built trainer binary is there.
-pub fn render_options(
-    jobs: Vec<String>,
-    gpu_runtime: bool,
-    allocations: BTreeMap<String, Vec<String>>,
-) -> RenderOptions {
-    let source = crate::commands::build::find_source(None);
-    let prebuilt = source.as_ref().is_some_and(|s| {
-        crate::commands::build::plan(&crate::commands::build::Options {
-            source: Some(s.clone()),
-            binary: crate::commands::build::binary_from_env(),
-            ..Default::default()
-        })
-        .is_ok_and(|p| p.binary.is_some())
-    });
-    RenderOptions {
-        jobs,
-        build_context: source,
-        build_target: (prebuilt && !gpu_runtime).then(|| "runtime-prebuilt".to_string()),
-        gpu_runtime,
-        allocations,
-        trainer_image: None,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        user: None,
-    }
-}
-
-pub fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     let project = ctx.load()?;
     require_valid(&project, false)?;
-    let jobs: Vec<String> = select_jobs(&project, &opts.jobs)?
+    let names: Vec<String> = select_jobs(&project, &opts.jobs)?
         .iter()
         .map(|j| j.spec.name.clone())
         .collect();
-    // No engine here: with `FINETUNE_GPUS` the override shows the device ids `up` would give
-    // the jobs that start first; without it, GPU requests render as written.
-    let gpus = std::env::var("FINETUNE_GPUS")
-        .map(|v| crate::scheduler::parse_gpu_override(&v))
-        .unwrap_or_default();
-    let gpu_runtime = !gpus.is_empty();
-    let allocations = if gpu_runtime {
-        first_wave(&project, &jobs, gpus)
-    } else {
-        BTreeMap::new()
-    };
-    let rendered = render(&project, &render_options(jobs, gpu_runtime, allocations))?;
+    let (gpu_runtime, inventory) = gpu_inventory(ctx, &project, &names).await;
+    let devices = gpus::plan(&project, &names, gpu_runtime, &inventory, opts.gpu_count);
+    let comment = devices.comment();
+    let options = jobs::render_options(names, gpu_runtime, devices.allocations);
+    let rendered = render(&project, &options)?;
     match opts.format {
-        ConfigFormat::Yaml => print!("{}", rendered.yaml()),
+        ConfigFormat::Yaml => print!("{}{}", comment.unwrap_or_default(), rendered.yaml()),
         ConfigFormat::Json => println!("{}", rendered.json()),
     }
     Ok(ExitCode::Success)
 }
 
-/// The GPUs the queue gives the jobs that start at once on a host with `gpus`.
-pub fn first_wave(
-    project: &Project,
-    jobs: &[String],
-    gpus: Vec<String>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut sched = Scheduler::new(Inventory {
-        gpus,
-        cpus: f64::MAX,
-        memory: 0,
-    });
-    for j in jobs.iter().filter_map(|n| project.job(n)) {
-        let _ = sched.submit(crate::commands::up::request(&j.spec, true));
+/// Whether the host has a GPU runtime, and its GPU ids (empty when unknown): `FINETUNE_GPUS`
+/// when set, else the engine's, when one of the jobs may use GPUs and the engine answers.
+async fn gpu_inventory(ctx: &Ctx, project: &Project, names: &[String]) -> (bool, Vec<String>) {
+    if let Ok(v) = std::env::var("FINETUNE_GPUS") {
+        let ids = crate::scheduler::parse_gpu_override(&v);
+        return (!ids.is_empty(), ids);
     }
-    sched
-        .start_ready()
-        .into_iter()
-        .filter(|(_, a)| !a.gpus.is_empty())
-        .map(|(n, a)| (n, a.gpus))
-        .collect()
+    let may_use_gpus = names
+        .iter()
+        .filter_map(|n| project.job(n))
+        .any(|j| !j.spec.resources.gpus.is_none());
+    if !may_use_gpus {
+        return (false, Vec::new());
+    }
+    let host =
+        tokio::time::timeout(ENGINE_WAIT, async { Host::new(ctx.engine().await?).await }).await;
+    match host {
+        Ok(Ok(h)) => (h.gpu.available(), h.gpu_ids()),
+        // No engine: render for a host without a GPU runtime, as written.
+        _ => (false, Vec::new()),
+    }
 }

@@ -1,12 +1,15 @@
 //! `doctor`: engine, Compose v2, buildx, GPU runtime/CDI, free disk and shm, each failing check
-//! with its fix. `up` runs the same engine and GPU checks first ([`preflight_gpus`]).
+//! with its fix. `up` runs the same engine and GPU checks first
+//! ([`crate::service::host::preflight_gpus`]).
 
 use crate::cli::doctor::DoctorArgs;
 use crate::cli::TableFormat;
 use crate::commands::Ctx;
 use crate::compose_cli::{buildx_present, compose_version, ComposeCli};
 use crate::engine::{self, GpuSupport};
-use crate::exit::{fail_hint, ExitCode};
+use crate::exit::ExitCode;
+use crate::service::host::NVIDIA_FIX;
+use crate::service::outputs::{free_bytes, gib, LOW_FREE, MIN_FREE};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -49,26 +52,6 @@ fn check(
         detail: detail.into(),
         fix: fix.map(String::from),
     }
-}
-
-/// Bytes free for unprivileged users on the filesystem holding `path` (or its nearest existing
-/// parent).
-pub fn free_bytes(path: &Path) -> Option<u64> {
-    let existing = path.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `s` a valid out-pointer.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
-    (rc == 0).then(|| s.f_bavail as u64 * s.f_frsize as u64)
-}
-
-/// Below this, `doctor` fails the disk check and `up` refuses to start (exit 8).
-pub const MIN_FREE: u64 = 256 << 20;
-/// Below this, a warning.
-pub const LOW_FREE: u64 = 2 << 30;
-
-pub fn gib(b: u64) -> String {
-    format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
 }
 
 pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
@@ -237,10 +220,6 @@ pub fn gpu_check(gpu: &GpuSupport) -> Check {
     }
 }
 
-pub const NVIDIA_FIX: &str = "install the NVIDIA driver and nvidia-container-toolkit, then \
-`sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker` \
-(or generate CDI specs with `nvidia-ctk cdi generate`)";
-
 fn print_checks(checks: &[Check], format: TableFormat) -> anyhow::Result<()> {
     match format {
         TableFormat::Json => println!("{}", serde_json::to_string_pretty(checks)?),
@@ -261,68 +240,14 @@ fn print_checks(checks: &[Check], format: TableFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `up`'s GPU preflight: jobs asking for GPUs on a host without a GPU runtime stop everything
-/// before anything starts (exit 7), instead of Docker's `could not select device driver`.
-pub fn preflight_gpus(
-    gpu: &GpuSupport,
-    jobs: &[(&str, &finetune_spec::Gpus)],
-) -> anyhow::Result<()> {
-    use finetune_spec::Gpus;
-    if gpu.available() {
-        return Ok(());
-    }
-    let wanting: Vec<String> = jobs
-        .iter()
-        .filter(|(_, g)| !matches!(g, Gpus::Auto) && !g.is_none())
-        .map(|(n, g)| format!("`{n}` (gpus: {g})"))
-        .collect();
-    if wanting.is_empty() {
-        return Ok(());
-    }
-    Err(fail_hint(
-        ExitCode::NoGpuRuntime,
-        format!(
-            "job {} asks for GPUs, but this Docker engine has no NVIDIA runtime and no CDI devices",
-            wanting.join(", ")
-        ),
-        format!("{NVIDIA_FIX}; or set `resources.gpus: auto` to run on CPU here, or `gpus: 0`"),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use finetune_spec::Gpus;
-
-    #[test]
-    fn gpu_jobs_fail_preflight_without_a_runtime() {
-        let none = GpuSupport::default();
-        let e = preflight_gpus(&none, &[("a", &Gpus::Count(1))]).unwrap_err();
-        let f = e.downcast_ref::<crate::exit::Failure>().unwrap();
-        assert_eq!(f.code, ExitCode::NoGpuRuntime);
-        assert!(f.message.contains("`a` (gpus: 1)"));
-        assert!(f
-            .hint
-            .as_deref()
-            .unwrap()
-            .contains("nvidia-container-toolkit"));
-        assert!(f.hint.as_deref().unwrap().contains("gpus: auto"));
-        assert!(preflight_gpus(&none, &[("b", &Gpus::All)]).is_err());
-        assert!(preflight_gpus(&none, &[("c", &Gpus::Ids(vec!["0".into()]))]).is_err());
-        // auto and 0 run on CPU.
-        assert!(preflight_gpus(&none, &[("d", &Gpus::Auto), ("e", &Gpus::Count(0))]).is_ok());
-        let rt = GpuSupport {
-            nvidia_runtime: true,
-            cdi: false,
-        };
-        assert!(preflight_gpus(&rt, &[("a", &Gpus::Count(1))]).is_ok());
-    }
 
     #[test]
     fn disk_checks_fail_when_nearly_full() {
         assert_eq!(disk_check("d", "/", 1 << 20).status, Status::Fail);
         assert_eq!(disk_check("d", "/", 1 << 30).status, Status::Warn);
         assert_eq!(disk_check("d", "/", 10 << 30).status, Status::Ok);
-        assert!(free_bytes(Path::new("/tmp/does/not/exist")).is_some());
     }
 }

@@ -29,7 +29,7 @@ impl TryFrom<ExportArgs> for Options {
                 secret_name: a.secret_name,
                 image: a
                     .image
-                    .unwrap_or_else(|| crate::commands::config::trainer_image(false)),
+                    .unwrap_or_else(|| crate::service::image::trainer_image(false)),
                 volumes,
             },
         })

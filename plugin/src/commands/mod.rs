@@ -1,5 +1,6 @@
 //! Command logic, one file per command (named like its flags in `cli/`). Each command turns its
-//! flags into a plain options struct, then runs, returning the exit code.
+//! flags into a plain options struct, then runs, returning the exit code. Commands are leaves:
+//! what two of them share lives in `service/`, and no command imports another.
 
 pub mod build;
 pub mod config;
@@ -159,7 +160,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Validate(a) => validate::run(&ctx, a.into()),
-        Command::Config(a) => config::run(&ctx, a.into()),
+        Command::Config(a) => config::run(&ctx, a.into()).await,
         Command::Export(a) => export::run(&ctx, a.try_into()?),
         Command::Build(a) => build::run(&ctx, a.into()).await,
         Command::Up(a) => up::run(&ctx, a.into()).await,

@@ -12,22 +12,41 @@
 //! `setenv` `OUTPUT` and `MODEL` (dependents see `<SERVICE>_OUTPUT`, `<SERVICE>_MODEL`); `down`
 //! never does (Compose 2.40.3 panics on it).
 
-use crate::commands::build::ensure_image;
-use crate::commands::config::render_options;
-use crate::commands::doctor::preflight_gpus;
-use crate::commands::down::remove_jobs;
-use crate::commands::up::{already_completed, prepare_dir, smoke_spec, write_job_file};
 use crate::compose_cli::{buildx_present, ComposeCli};
 use crate::endpoint::{self, EndpointInputs};
-use crate::engine::{self, labels, Engine};
+use crate::engine::Engine;
 use crate::exit::Failure;
 use crate::provider::{self, Action, Call, Message, PLUGIN_KEYS};
+use crate::service::containers::{self, remove_jobs};
+use crate::service::host::Host;
+use crate::service::launch::{self, Target};
+use crate::service::{image, jobs, Report};
 use finetune_compose::project::job_from_provider_options;
-use finetune_compose::{load_project, render, Job, JobSource, Position, Project, ProjectOptions};
-use futures_util::StreamExt;
+use finetune_compose::{load_project, Job, JobSource, Position, Project, ProjectOptions};
+use finetune_spec::contract::output;
+use finetune_spec::JobSpec;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+
+/// [`Report`] as Compose's JSON lines: notes and warnings as `info` (Compose shows them),
+/// status lines and captured output as `debug`.
+struct Lines;
+
+impl Report for Lines {
+    fn status(&self, msg: &str) {
+        emit(Message::debug(msg));
+    }
+    fn note(&self, msg: &str) {
+        emit(Message::info(msg));
+    }
+    fn warn(&self, msg: &str) {
+        emit(Message::info(format!("warning: {msg}")));
+    }
+    fn debug(&self, msg: &str) {
+        emit(Message::debug(msg));
+    }
+}
 
 fn emit(m: Message) {
     let mut out = std::io::stdout().lock();
@@ -152,42 +171,33 @@ async fn connect() -> anyhow::Result<Engine> {
     Ok(Engine::connect(&ep).await?)
 }
 
+/// `OUTPUT` and `MODEL` for the dependents (`<SERVICE>_OUTPUT`, `<SERVICE>_MODEL`).
+fn setenv(spec: &JobSpec) {
+    emit(Message::setenv(
+        "OUTPUT",
+        &spec.output.display().to_string(),
+    ));
+    emit(Message::setenv(
+        "MODEL",
+        &spec.output.join(output::MODEL).display().to_string(),
+    ));
+}
+
 async fn up(call: &Call) -> anyhow::Result<()> {
     let service = call
         .service
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no service name given"))?;
     let (mut project, job) = job_project(call, &service)?;
-    let smoke = truthy(first(call, "smoke"));
-    {
-        let j = project
-            .jobs
-            .iter_mut()
-            .find(|j| j.spec.name == job)
-            .expect("job exists");
+    if let Some(j) = project.jobs.iter_mut().find(|j| j.spec.name == job) {
         // The outer `docker compose up` already started what the provider service depends on.
         j.spec.depends_on.clear();
-        if smoke {
-            smoke_spec(&mut j.spec);
-            let _ = std::fs::remove_dir_all(&j.spec.output);
-        }
     }
+    let smoke = truthy(first(call, "smoke"));
+    let names = vec![job.clone()];
+    let selection = jobs::select(&mut project, &names, smoke);
     let spec = project.job(&job).expect("job exists").spec.clone();
-    let engine = connect().await?;
-    let info = engine.info().await?;
-    let gpu = engine::gpu_support(&info, engine::is_local(&engine.endpoint));
-    preflight_gpus(&gpu, &[(job.as_str(), &spec.resources.gpus)])?;
-    let setenv = |spec: &finetune_spec::JobSpec| {
-        emit(Message::setenv(
-            "OUTPUT",
-            &spec.output.display().to_string(),
-        ));
-        emit(Message::setenv(
-            "MODEL",
-            &spec.output.join("model").display().to_string(),
-        ));
-    };
-    if let Some(rec) = already_completed(&spec) {
+    if let Some((_, rec)) = selection.finished.first() {
         emit(Message::info(format!(
             "fine-tune `{job}` already completed with this config ({} steps); not retraining",
             rec.steps
@@ -195,11 +205,11 @@ async fn up(call: &Call) -> anyhow::Result<()> {
         setenv(&spec);
         return Ok(());
     }
-    let running = engine
-        .containers(&[(labels::PROJECT, &project.name), (labels::JOB, &job)])
+    let host = Host::new(connect().await?).await?;
+    let running = containers::job_containers(&host.engine, &project.name, &job)
         .await?
         .into_iter()
-        .any(|c| c.state.map(|s| s.to_string()) == Some("running".into()));
+        .any(|(_, running)| running);
     if running {
         emit(Message::info(format!(
             "fine-tune `{job}` is already running"
@@ -207,86 +217,52 @@ async fn up(call: &Call) -> anyhow::Result<()> {
         setenv(&spec);
         return Ok(());
     }
-    prepare_dir(&spec.output)?;
-    let rendered = render(
-        &project,
-        &render_options(vec![job.clone()], gpu.available(), BTreeMap::new()),
-    )?;
-    for cuda in rendered.gpus.values().filter(|_| spec.image.is_none()) {
+    let render = jobs::render_options(names.clone(), host.gpu.available(), BTreeMap::new());
+    if !image::variants(&project, &names, &render).is_empty() {
         emit(Message::info(format!(
             "fine-tune `{job}`: checking the trainer image"
         )));
-        ensure_image(&engine, *cuda, false).await?;
     }
-    if let Some(f) = rendered.job_files.get(&job) {
-        write_job_file(&f.host_path, &f.content)?;
-    }
-    let path = project
-        .dir
-        .join(".finetune")
-        .join(format!("provider-{service}.yaml"));
-    std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-    std::fs::write(&path, rendered.yaml())?;
-    let compose = ComposeCli {
-        docker: ComposeCli::docker_binary(),
-        project: format!("{}-finetune", project.name),
-        project_dir: project.dir.clone(),
-        files: vec![path],
-        env_files: vec![],
-        profiles: vec![],
-        docker_host: engine.endpoint.host.clone(),
-        classic_builder: !buildx_present(&ComposeCli::docker_binary()).await,
-        verbose: false,
-    };
-    let svc = rendered.services.get(&job).cloned().unwrap_or(job.clone());
-    let out = compose
-        .output(&["up", "--detach", "--no-deps", &svc])
-        .await?;
-    for line in String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stdout).lines())
-    {
-        emit(Message::debug(line.to_string()));
-    }
-    if !out.status.success() {
-        anyhow::bail!(
-            "`docker compose up` of the fine-tune job failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
+    launch::prepare(&host, &project, &names, &render, false, &Lines).await?;
+    let docker = ComposeCli::docker_binary();
+    let mut target = Target::new(
+        ComposeCli {
+            project: format!("{}-finetune", project.name),
+            project_dir: project.dir.clone(),
+            files: vec![],
+            env_files: vec![],
+            profiles: vec![],
+            docker_host: host.engine.endpoint.host.clone(),
+            classic_builder: !buildx_present(&docker).await,
+            verbose: false,
+            docker,
+        },
+        project
+            .dir
+            .join(".finetune")
+            .join(format!("provider-{service}.yaml")),
+    );
+    target.up_flags = vec!["--no-deps"];
+    target.capture = true;
+    launch::start(&project, &target, &render, &names, &Lines).await?;
     emit(Message::info(format!(
         "fine-tune `{job}` started in the background; output in {} (`docker finetune ps -p {}`)",
         spec.output.display(),
         project.name
     )));
     if truthy(first(call, "wait")) {
-        let id = engine
-            .containers(&[(labels::PROJECT, &project.name), (labels::JOB, &job)])
+        let id = containers::job_containers(&host.engine, &project.name, &job)
             .await?
             .into_iter()
-            .find_map(|c| c.id)
-            .ok_or_else(|| anyhow::anyhow!("the job container vanished"))?;
-        let _ = engine
-            .docker
-            .wait_container(&id, None::<bollard::query_parameters::WaitContainerOptions>)
+            .map(|(id, _)| id)
             .next()
-            .await;
-        let c = engine
-            .docker
-            .inspect_container(
-                &id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await?;
-        let st = c.state.unwrap_or_default();
-        let (code, oom) = (st.exit_code.unwrap_or(-1), st.oom_killed.unwrap_or(false));
-        if code != 0 || oom {
+            .ok_or_else(|| anyhow::anyhow!("the job container vanished"))?;
+        let o = containers::wait_exit(&host.engine.docker, &id).await;
+        if !o.succeeded() {
             anyhow::bail!(
-                "fine-tune `{job}`: {} (exit {code})",
-                crate::exit::describe_job_exit(code, oom)
+                "fine-tune `{job}`: {} (exit {})",
+                crate::exit::describe_job_exit(o.status, o.oom),
+                o.status
             );
         }
         emit(Message::info(format!("fine-tune `{job}` done")));
@@ -306,7 +282,7 @@ async fn down(call: &Call) -> anyhow::Result<()> {
         None => job_project(call, &service)?.0.name,
     };
     let engine = connect().await?;
-    let n = remove_jobs(&engine, &project, std::slice::from_ref(&job), 30).await?;
+    let n = remove_jobs(&engine, &project, std::slice::from_ref(&job), 30, &Lines).await?;
     emit(Message::info(format!(
         "removed {n} fine-tune container(s) of `{job}`; outputs kept"
     )));

@@ -6,7 +6,7 @@ use crate::cli::TableFormat;
 use crate::commands::Ctx;
 use crate::engine::{labels, parse_timestamp, Engine};
 use crate::exit::ExitCode;
-use crate::progress::{format_duration, Snapshot};
+use crate::service::progress::{format_duration, Snapshot};
 use bollard::query_parameters::InspectContainerOptions;
 use comfy_table::{presets, Table};
 use serde::Serialize;

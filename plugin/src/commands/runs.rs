@@ -5,7 +5,7 @@ use crate::cli::runs::RunsArgs;
 use crate::cli::TableFormat;
 use crate::commands::{select_jobs, Ctx};
 use crate::exit::ExitCode;
-use crate::progress::format_duration;
+use crate::service::progress::format_duration;
 use comfy_table::{presets, Table};
 use finetune_spec::contract::{output, RunRecord};
 use serde::Serialize;

@@ -1,0 +1,52 @@
+//! The service layer under the commands: everything two commands (or a command and the Compose
+//! provider) need is here, once, so that `commands/*` are leaves that import no other command.
+//!
+//! - [`image`]: which trainer image a job needs, whether it exists, building it (with
+//!   [`context`] and [`dockerignore`] for the build context);
+//! - [`host`]: what the engine offers (GPU runtime, inventory) and the preflight checks;
+//! - [`jobs`]: render options, smoke variants, "already finished", scheduler requests;
+//! - [`gpus`]: the device ids `config` renders when no queue runs;
+//! - [`outputs`]: output and cache directories the trainer's user can write, free disk;
+//! - [`launch`]: the start sequence shared by `up` and the provider;
+//! - [`containers`]: finding, waiting for and removing job containers;
+//! - [`progress`]: a job's progress from its `metrics.jsonl`.
+
+pub mod containers;
+pub mod context;
+pub mod dockerignore;
+pub mod gpus;
+pub mod host;
+pub mod image;
+pub mod jobs;
+pub mod launch;
+pub mod outputs;
+pub mod progress;
+
+/// Where the service layer's messages go: the terminal for the commands, JSON lines for the
+/// Compose provider (whose stdout Compose reads and whose stderr it discards).
+pub trait Report {
+    /// A `[+] ...` status line.
+    fn status(&self, msg: &str);
+    fn note(&self, msg: &str);
+    fn warn(&self, msg: &str);
+    /// Subprocess output that was captured rather than passed through.
+    fn debug(&self, msg: &str);
+}
+
+/// [`Report`] on stderr, through `ui`.
+pub struct Terminal;
+
+impl Report for Terminal {
+    fn status(&self, msg: &str) {
+        crate::ui::status(msg);
+    }
+    fn note(&self, msg: &str) {
+        crate::ui::note(msg);
+    }
+    fn warn(&self, msg: &str) {
+        crate::ui::warn(msg);
+    }
+    fn debug(&self, msg: &str) {
+        eprintln!("{msg}");
+    }
+}
