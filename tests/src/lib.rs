@@ -3,9 +3,9 @@
 //!
 //! - [`bins`] finds the plugin, the static trainer and the Compose plugin.
 //! - [`env`] builds the temporary `DOCKER_CONFIG` and runs `docker ...` in it.
-//! - [`project`] copies a fixture project into a temp dir and adds models and data.
+//! - [`project`] copies a fixture project into a temp dir and adds models and data (tiny ones
+//!   from `finetune_fixtures`, for tests where speed matters, or the real MiniLM fixtures).
 //! - [`engine`] serialises tests on the engine and removes what a test created, even on failure.
-//! - [`tiny`] writes a tiny random BERT checkpoint for tests where speed matters.
 //! - [`outputs`] reads what the trainer wrote (`metrics.jsonl`, `run.json`).
 
 pub mod bins;
@@ -13,7 +13,6 @@ pub mod engine;
 pub mod env;
 pub mod outputs;
 pub mod project;
-pub mod tiny;
 
 use std::path::PathBuf;
 

@@ -5,6 +5,7 @@
 use crate::engine::ProjectGuard;
 use crate::env::{DockerEnv, Run};
 use anyhow::{bail, Context, Result};
+use finetune_fixtures::TinyBert;
 use std::path::{Path, PathBuf};
 
 /// The real fixtures (`scripts/fetch-fixtures.sh`): `$FINETUNE_FIXTURES` or `<repo>/.fixtures`.
@@ -102,14 +103,18 @@ impl<'a> Project<'a> {
         self.dir.path().join(rel)
     }
 
-    /// Writes a tiny random BERT checkpoint at `rel` (see [`crate::tiny`]).
+    /// Writes a tiny random BERT checkpoint at `rel` ([`TinyBert::CHARS`]: any text tokenizes).
     pub fn add_tiny_model(&self, rel: &str) -> Result<()> {
-        crate::tiny::write_checkpoint(&self.path(rel), crate::tiny::TinyConfig::default(), 7)
+        Ok(TinyBert::CHARS.write(&self.path(rel), 7)?)
     }
 
-    /// Writes a small learnable JSONL dataset at `rel`.
+    /// Writes a small learnable JSONL dataset at `rel` ([`finetune_fixtures::write_sentiment`]).
     pub fn add_tiny_data(&self, rel: &str, rows: usize, seed: u64) -> Result<()> {
-        crate::tiny::write_dataset(&self.path(rel), rows, seed)
+        Ok(finetune_fixtures::write_sentiment(
+            &self.path(rel),
+            rows,
+            seed,
+        )?)
     }
 
     /// Links MiniLM into `<rel_model>/` and the tweets slices into `<rel_data>/{train,eval}.jsonl`.

@@ -4,12 +4,12 @@
 
 use crate::error::RunError;
 use finetune_spec::contract::{self, output, ExitReason, RunRecord, Status};
+use finetune_spec::time::now_rfc3339;
 use finetune_spec::JobSpec;
 use serde::Serialize;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Paths under one output directory.
 #[derive(Debug, Clone)]
@@ -92,36 +92,6 @@ pub fn image() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Current UTC time as RFC 3339 (`2026-01-02T03:04:05Z`), without a date crate.
-pub fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
-}
-
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
 /// A placeholder record for a spec, filled in by the training loop.
 pub fn run_record(job: &JobSpec, exit_reason: ExitReason) -> RunRecord {
     RunRecord {
@@ -150,12 +120,6 @@ pub fn run_record(job: &JobSpec, exit_reason: ExitReason) -> RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
-    }
 
     #[test]
     fn finished_runs_are_recognised_by_config_hash() {

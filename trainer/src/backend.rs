@@ -51,6 +51,16 @@ pub trait WithBackend {
     fn run<B: AutodiffBackend>(self, device: B::Device, chosen: Chosen) -> Self::Output;
 }
 
+/// The text of a panic payload (a `String` or a `&str`). Backends report failures by
+/// panicking, allocation failures included: the binary's panic hook and the CUDA probe read
+/// the message through this.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+}
+
 fn log(msg: impl AsRef<str>) {
     eprintln!("[finetune] {}", msg.as_ref());
 }
@@ -165,12 +175,7 @@ mod cuda {
         let slot = first.clone();
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let msg = super::panic_message(info.payload()).unwrap_or_default();
             if let Ok(mut s) = slot.lock() {
                 s.get_or_insert(msg);
             }
@@ -191,9 +196,7 @@ mod cuda {
                     v
                 });
                 let _ = tx.send(r.map_err(|p| {
-                    p.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    super::panic_message(&*p)
                         .unwrap_or_else(|| "CUDA initialisation panicked".into())
                 }));
             });

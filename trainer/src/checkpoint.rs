@@ -9,8 +9,8 @@ use crate::model::export::F32Tensor;
 use crate::training::early_stop::StopState;
 use burn::tensor::TensorData;
 use finetune_spec::contract::EvalMetrics;
+use finetune_spec::digest::sha256_hex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
@@ -122,7 +122,7 @@ pub fn save(
     fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
     for (name, tensors) in [(MODEL_FILE, model), (OPTIMIZER_FILE, optimizer)] {
         let bytes = to_safetensors(tensors).map_err(RunError::Failed)?;
-        manifest.files.insert(name.to_string(), sha256(&bytes));
+        manifest.files.insert(name.to_string(), sha256_hex(&bytes));
         write_synced(&tmp.join(name), &bytes)?;
     }
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| RunError::Failed(e.to_string()))?;
@@ -153,7 +153,7 @@ pub fn load(dir: &Path) -> Result<Loaded, String> {
     let mut read = BTreeMap::new();
     for (name, want) in &manifest.files {
         let bytes = fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
-        let got = sha256(&bytes);
+        let got = sha256_hex(&bytes);
         if &got != want {
             return Err(format!(
                 "{name}: sha256 {got} does not match the manifest's {want}"
@@ -195,10 +195,6 @@ pub fn newest_valid(dir: &Path, warn: &mut dyn FnMut(String)) -> Option<Loaded> 
         }
     }
     None
-}
-
-pub(crate) fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RunError> {

@@ -223,12 +223,7 @@ fn main() -> ExitCode {
     let slot = panic_msg.clone();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
+        let msg = backend::panic_message(info.payload()).unwrap_or_default();
         if let Ok(mut s) = slot.lock() {
             *s = msg;
         }

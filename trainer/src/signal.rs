@@ -1,22 +1,19 @@
 //! SIGTERM/SIGINT as a flag the training loop checks between steps, so it can save a checkpoint
-//! and exit with `INTERRUPTED` instead of dying mid-write.
+//! and exit with `INTERRUPTED` instead of dying mid-write. `signal-hook` installs the handlers
+//! (they only set the flag, which is async-signal-safe).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 
-static STOP: AtomicBool = AtomicBool::new(false);
+static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// Installs the handlers for SIGTERM and SIGINT.
+/// Installs the handlers for SIGTERM and SIGINT. Without them (registration failed, which
+/// only happens for forbidden signals) the default action, ending the process, remains.
 pub fn install() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGTERM, handler);
-        libc::signal(libc::SIGINT, handler);
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&STOP)) {
+            eprintln!("[finetune] warning: cannot handle signal {sig}: {e}");
+        }
     }
 }
 

@@ -166,7 +166,11 @@ impl EncodedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::testing::tiny_tokenizer_json;
+    use finetune_fixtures::TinyBert;
+
+    fn tiny_tokenizer_json() -> serde_json::Value {
+        TinyBert::WORDS.tokenizer_json()
+    }
 
     fn tiny(max_length: usize) -> TextTokenizer {
         let json = serde_json::to_vec(&tiny_tokenizer_json()).unwrap();

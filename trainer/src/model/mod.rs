@@ -17,7 +17,6 @@ pub mod export;
 pub mod init;
 pub mod load;
 pub mod lora;
-pub mod testing;
 pub mod torch_file;
 
 use std::path::Path;

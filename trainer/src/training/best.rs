@@ -5,9 +5,10 @@
 //! file goes first and `best.json` names its hash, so a crash between the two renames is detected
 //! (hash mismatch) rather than pairing one step's weights with another's record.
 
-use crate::checkpoint::{from_safetensors, sha256, sync_dir, to_safetensors, write_synced};
+use crate::checkpoint::{from_safetensors, sync_dir, to_safetensors, write_synced};
 use crate::error::RunError;
 use burn::tensor::TensorData;
+use finetune_spec::digest::sha256_hex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,7 +29,7 @@ pub fn save(dir: &Path, step: u64, tensors: &BTreeMap<String, TensorData>) -> Re
     let bytes = to_safetensors(tensors).map_err(RunError::Failed)?;
     let record = Record {
         step,
-        model_sha256: sha256(&bytes),
+        model_sha256: sha256_hex(&bytes),
     };
     let json = serde_json::to_vec_pretty(&record).map_err(|e| RunError::Failed(e.to_string()))?;
     for (name, bytes) in [(MODEL_FILE, &bytes), (RECORD_FILE, &json)] {
@@ -53,7 +54,7 @@ pub fn load(dir: &Path, step: u64) -> Result<BTreeMap<String, TensorData>, Strin
         ));
     }
     let bytes = fs::read(dir.join(MODEL_FILE)).map_err(|e| format!("{MODEL_FILE}: {e}"))?;
-    if sha256(&bytes) != record.model_sha256 {
+    if sha256_hex(&bytes) != record.model_sha256 {
         return Err(format!("{MODEL_FILE} does not match {RECORD_FILE}"));
     }
     from_safetensors(&bytes).map_err(|e| format!("{MODEL_FILE}: {e}"))

@@ -1,4 +1,4 @@
-//! Model tests on a tiny random BERT written by `model::testing::tiny_checkpoint` (no fixtures):
+//! Model tests on a tiny random BERT ([`finetune_fixtures::TinyBert::WORDS`], no downloads):
 //! loading, LoRA freezing and gradients, export = merged weights, export names, bad checkpoints.
 
 use std::collections::BTreeSet;
@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use burn::module::{AutodiffModule, Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use finetune_fixtures::TinyBert;
 use finetune_spec::{LoraSpec, Method};
 use finetune_trainer::backend::{Cpu, Train};
 use finetune_trainer::model::init::SeededRng;
-use finetune_trainer::model::testing::tiny_checkpoint;
 use finetune_trainer::model::{
     export_model, load_classifier, load_for_inference, BertClassifier, HeadSource, Weights,
 };
@@ -81,7 +81,7 @@ fn perturb_lora_b<B: Backend>(mut model: BertClassifier<B>) -> BertClassifier<B>
 fn lora_export_equals_merged_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("tiny");
-    tiny_checkpoint(&src, 7).unwrap();
+    TinyBert::WORDS.write(&src, 7).unwrap();
     let device = Default::default();
     let base = load_classifier::<Cpu>(&src, &labels(), &Method::Full, 3, &device).unwrap();
     let loaded = load_classifier::<Cpu>(
@@ -125,7 +125,7 @@ fn lora_export_equals_merged_weights() {
 fn export_uses_hf_sequence_classification_names() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("tiny");
-    tiny_checkpoint(&src, 1).unwrap();
+    TinyBert::WORDS.write(&src, 1).unwrap();
     let device = Default::default();
     let m = load_classifier::<Cpu>(&src, &labels(), &lora(&["query"]), 0, &device).unwrap();
     let out = tmp.path().join("out");
@@ -165,7 +165,7 @@ fn export_uses_hf_sequence_classification_names() {
 fn lora_freezes_the_base_and_trains_adapters_pooler_and_head() {
     type B = Train<Cpu>;
     let tmp = tempfile::tempdir().unwrap();
-    tiny_checkpoint(tmp.path(), 2).unwrap();
+    TinyBert::WORDS.write(tmp.path(), 2).unwrap();
     let device = Default::default();
     let full = load_classifier::<B>(tmp.path(), &labels(), &Method::Full, 0, &device).unwrap();
     let (trainable, total) = full.model.param_counts();
@@ -221,7 +221,7 @@ fn lora_freezes_the_base_and_trains_adapters_pooler_and_head() {
 #[test]
 fn seeded_lora_and_head_are_reproducible() {
     let tmp = tempfile::tempdir().unwrap();
-    tiny_checkpoint(tmp.path(), 4).unwrap();
+    TinyBert::WORDS.write(tmp.path(), 4).unwrap();
     let device = Default::default();
     let a = load_classifier::<Cpu>(tmp.path(), &labels(), &lora(&["dense"]), 11, &device).unwrap();
     let b = load_classifier::<Cpu>(tmp.path(), &labels(), &lora(&["dense"]), 11, &device).unwrap();
@@ -251,7 +251,7 @@ fn seeded_lora_and_head_are_reproducible() {
 fn bad_checkpoints_name_the_problem() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    tiny_checkpoint(dir, 5).unwrap();
+    TinyBert::WORDS.write(dir, 5).unwrap();
     let device = Default::default();
     // Missing tensor.
     let w = Weights::from_dir(dir).unwrap();
@@ -300,7 +300,7 @@ fn bad_checkpoints_name_the_problem() {
     );
     std::fs::remove_file(dir.join("pytorch_model.bin")).unwrap();
     // Inference needs labels.
-    tiny_checkpoint(dir, 5).unwrap();
+    TinyBert::WORDS.write(dir, 5).unwrap();
     let e = load_for_inference::<Cpu>(dir, &device)
         .unwrap_err()
         .to_string();
@@ -315,7 +315,7 @@ fn bad_checkpoints_name_the_problem() {
 #[test]
 fn padding_does_not_change_a_rows_logits() {
     let tmp = tempfile::tempdir().unwrap();
-    tiny_checkpoint(tmp.path(), 6).unwrap();
+    TinyBert::WORDS.write(tmp.path(), 6).unwrap();
     let device = Default::default();
     let m = load_classifier::<Cpu>(tmp.path(), &labels(), &Method::Full, 1, &device).unwrap();
     let tok = TextTokenizer::from_dir(tmp.path(), 32).unwrap();

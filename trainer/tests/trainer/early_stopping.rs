@@ -3,43 +3,14 @@
 //! and the export must equal (byte for byte, CPU runs being repeatable) a run stopped at that
 //! best step, and differ from one stopped at the last step; also after a kill and resume.
 
-use finetune_trainer::model::testing::tiny_checkpoint;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use crate::common::{model_bytes, rewind_to, run_json, tiny_run_inputs, trainer};
+use std::path::Path;
 use std::process::Output;
-
-const POS: [&str; 3] = ["love", "good", "great"];
-const NEG: [&str; 3] = ["hate", "bad", "awful"];
-
-fn setup(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let model = dir.join("model");
-    tiny_checkpoint(&model, 7).unwrap();
-    let write = |name: &str, n: usize, offset: usize| {
-        let p = dir.join(name);
-        let mut f = std::fs::File::create(&p).unwrap();
-        for i in 0..n {
-            let k = i + offset;
-            let (word, label) = if k.is_multiple_of(2) {
-                (POS[k % 3], "pos")
-            } else {
-                (NEG[k % 3], "neg")
-            };
-            let text = format!("i {word} this movie .");
-            writeln!(f, "{}", serde_json::json!({"text": text, "label": label})).unwrap();
-        }
-        p
-    };
-    (
-        model,
-        write("train.jsonl", 40, 0),
-        write("eval.jsonl", 12, 100),
-    )
-}
 
 /// Arguments of a run with eval every step, a constant (too high) learning rate, and a
 /// checkpoint every step; `extra` adds e.g. `--patience` or `--max-steps`.
 fn run(model: &Path, train: &Path, eval: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_finetune-trainer"));
+    let mut cmd = trainer();
     cmd.args(["--threads", "1", "train", "--model"])
         .arg(model)
         .arg("--train")
@@ -74,14 +45,6 @@ fn run(model: &Path, train: &Path, eval: &Path, out: &Path, extra: &[&str]) -> O
     o
 }
 
-fn model_bytes(out: &Path) -> Vec<u8> {
-    std::fs::read(out.join("model/model.safetensors")).unwrap()
-}
-
-fn run_json(out: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
-}
-
 /// Eval lines of metrics.jsonl: step → loss.
 fn eval_losses(out: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
@@ -98,7 +61,7 @@ fn eval_losses(out: &Path) -> Vec<(u64, f64)> {
 #[test]
 fn early_stopping_exports_the_best_evaluation_not_the_last_step() {
     let d = tempfile::tempdir().unwrap();
-    let (model, train, eval) = setup(d.path());
+    let (model, train, eval) = tiny_run_inputs(d.path(), 40, 12);
     let es = d.path().join("es");
     run(&model, &train, &eval, &es, &["--patience", "2"]);
     let rec = run_json(&es);
@@ -147,21 +110,7 @@ fn early_stopping_exports_the_best_evaluation_not_the_last_step() {
 
     // Killed after the best evaluation and resumed: the export is still the best one.
     let resume_at = best + 1;
-    for name in ["run.json", "status.json"] {
-        std::fs::remove_file(es.join(name)).unwrap();
-    }
-    std::fs::remove_dir_all(es.join("model")).unwrap();
-    for e in std::fs::read_dir(es.join("checkpoints")).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(s) = name
-            .strip_prefix("step-")
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            if s > resume_at {
-                std::fs::remove_dir_all(e.path()).unwrap();
-            }
-        }
-    }
+    rewind_to(&es, resume_at);
     let o = run(&model, &train, &eval, &es, &["--patience", "2"]);
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(log.contains("resuming from"), "{log}");

@@ -2,26 +2,17 @@
 //! must lift eval accuracy clearly above the majority-class baseline. Skips with a message when
 //! the fixtures are absent (fails under CI=true). Meant for `cargo test --release`.
 
-mod common;
-
-use std::process::Command;
+use crate::common;
 
 #[test]
 fn minilm_on_tweets_beats_the_majority_baseline() {
     let Some(model) = common::minilm_dir() else {
         return;
     };
-    let tweets = common::fixtures_dir().join("tweets");
-    let (train, eval) = (tweets.join("train.jsonl"), tweets.join("eval.jsonl"));
-    if !train.is_file() || !eval.is_file() {
-        let msg = format!(
-            "tweets fixture not found in {}: run scripts/fetch-fixtures.sh",
-            tweets.display()
-        );
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("SKIPPED: {msg}");
+    let Some(tweets) = common::tweets_dir() else {
         return;
-    }
+    };
+    let (train, eval) = (tweets.join("train.jsonl"), tweets.join("eval.jsonl"));
     // Majority-class share of the eval set.
     let text = std::fs::read_to_string(&eval).unwrap();
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
@@ -33,7 +24,7 @@ fn minilm_on_tweets_beats_the_majority_baseline() {
     let baseline = *counts.values().max().unwrap() as f64 / total as f64;
 
     let out = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_finetune-trainer"))
+    let o = common::trainer()
         .arg("train")
         .arg("--model")
         .arg(&model)

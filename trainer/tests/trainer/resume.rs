@@ -1,40 +1,13 @@
 //! The training loop end to end through the binary, on a tiny random BERT written by the test:
 //! kill-and-resume equality, corrupted-checkpoint fallback, config-hash refusal, finished-run
-//! short-circuit, repeatability, and bad rows reported by line.
+//! short-circuit, repeatability, bad rows reported by line, and SIGTERM/SIGINT ending in a
+//! checkpoint and the INTERRUPTED exit code.
 
-use finetune_trainer::model::testing::tiny_checkpoint;
+use crate::common::{model_bytes, rewind_to, run_json, tiny_run_inputs, trainer};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-const POS: [&str; 6] = ["love", "good", "great", "fun", "nice", "best"];
-const NEG: [&str; 6] = ["hate", "bad", "terrible", "boring", "awful", "worst"];
-const NOUN: [&str; 2] = ["movie", "film"];
-
-/// A tiny model and a small pos/neg dataset under `dir`.
-fn setup(dir: &Path, rows: usize) -> (PathBuf, PathBuf, PathBuf) {
-    let model = dir.join("model");
-    tiny_checkpoint(&model, 7).unwrap();
-    let write = |name: &str, n: usize, offset: usize| {
-        let p = dir.join(name);
-        let mut f = std::fs::File::create(&p).unwrap();
-        for i in 0..n {
-            let k = i + offset;
-            let (word, label) = if k.is_multiple_of(2) {
-                (POS[k % 6], "pos")
-            } else {
-                (NEG[k % 6], "neg")
-            };
-            let text = format!("i really {word} this {} .", NOUN[(k / 2) % 2]);
-            writeln!(f, "{}", serde_json::json!({"text": text, "label": label})).unwrap();
-        }
-        p
-    };
-    let train = write("train.jsonl", rows, 0);
-    let eval = write("eval.jsonl", 16, 1000);
-    (model, train, eval)
-}
 
 fn base_args(model: &Path, train: &Path, eval: &Path, out: &Path) -> Vec<String> {
     [
@@ -71,20 +44,12 @@ fn base_args(model: &Path, train: &Path, eval: &Path, out: &Path) -> Vec<String>
     .collect()
 }
 
-fn trainer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_finetune-trainer"))
-}
-
 fn run(args: &[String]) -> Output {
     trainer().args(args).output().unwrap()
 }
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn model_bytes(out: &Path) -> Vec<u8> {
-    std::fs::read(out.join("model/model.safetensors")).unwrap()
 }
 
 /// Training lines of metrics.jsonl as (step, loss, lr), and eval lines as (step, loss, accuracy).
@@ -109,32 +74,10 @@ fn metric_values(out: &Path) -> Vec<(u64, f64, f64)> {
         .collect()
 }
 
-/// Makes `out` look like a run killed right after checkpoint `step` was written.
-fn rewind_to(out: &Path, step: u64) {
-    for name in ["run.json", "status.json"] {
-        let _ = std::fs::remove_file(out.join(name));
-    }
-    let _ = std::fs::remove_dir_all(out.join("model"));
-    for e in std::fs::read_dir(out.join("checkpoints"))
-        .unwrap()
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(s) = name
-            .strip_prefix("step-")
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            if s > step {
-                std::fs::remove_dir_all(e.path()).unwrap();
-            }
-        }
-    }
-}
-
 #[test]
 fn sigkill_and_resume_ends_with_identical_weights_and_corrupt_checkpoints_are_skipped() {
     let d = tempfile::tempdir().unwrap();
-    let (model, train, eval) = setup(d.path(), 120);
+    let (model, train, eval) = tiny_run_inputs(d.path(), 120, 16);
 
     // A: uninterrupted.
     let out_a = d.path().join("a");
@@ -215,10 +158,74 @@ fn sigkill_and_resume_ends_with_identical_weights_and_corrupt_checkpoints_are_sk
     assert!(stderr(&forced).contains("resuming from"));
 }
 
+/// SIGTERM (`docker stop`) and SIGINT (Ctrl-C): the loop saves a checkpoint at the step it is
+/// on, records the interruption in `run.json` and `status.json`, exits with INTERRUPTED (5),
+/// and the next run resumes from that checkpoint.
+#[test]
+fn sigterm_and_sigint_save_a_checkpoint_and_exit_interrupted() {
+    let d = tempfile::tempdir().unwrap();
+    let (model, train, eval) = tiny_run_inputs(d.path(), 160, 16);
+    for signal in ["TERM", "INT"] {
+        let out = d.path().join(signal);
+        let mut args = base_args(&model, &train, &eval, &out);
+        // 20 steps an epoch: long enough to be signalled mid-run.
+        let epochs = args.iter().position(|a| a == "--epochs").unwrap();
+        args[epochs + 1] = "10".into();
+        std::fs::create_dir_all(&out).unwrap();
+        let log_path = d.path().join(format!("{signal}.log"));
+        let mut child = trainer()
+            .args(&args)
+            .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !out.join("checkpoints/step-5").is_dir() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the signal"
+        );
+        let kill = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let status = child.wait().unwrap();
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert_eq!(status.code(), Some(5), "SIG{signal}: {log}");
+        let rec = run_json(&out);
+        assert_eq!(rec["exit_reason"], "interrupted", "{rec}");
+        let step = rec["steps"].as_u64().unwrap();
+        assert!((5..200).contains(&step), "{rec}");
+        assert!(
+            log.contains(&format!("interrupted: checkpoint saved at step {step}")),
+            "{log}"
+        );
+        assert!(out.join(format!("checkpoints/step-{step}")).is_dir());
+        let st: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("status.json")).unwrap()).unwrap();
+        assert_eq!(
+            (st["state"].as_str(), st["step"].as_u64()),
+            (Some("interrupted"), Some(step))
+        );
+
+        let again = run(&args);
+        assert!(again.status.success(), "{}", stderr(&again));
+        assert!(
+            stderr(&again).contains(&format!("(step {step},")),
+            "did not resume from step {step}: {}",
+            stderr(&again)
+        );
+        assert_eq!(run_json(&out)["exit_reason"], "completed");
+    }
+}
+
 #[test]
 fn same_seed_twice_gives_identical_metrics_and_weights() {
     let d = tempfile::tempdir().unwrap();
-    let (model, train, eval) = setup(d.path(), 40);
+    let (model, train, eval) = tiny_run_inputs(d.path(), 40, 16);
     let outs: Vec<PathBuf> = ["x", "y"].iter().map(|n| d.path().join(n)).collect();
     for out in &outs {
         let o = run(&base_args(&model, &train, &eval, out));
@@ -226,8 +233,7 @@ fn same_seed_twice_gives_identical_metrics_and_weights() {
     }
     assert_eq!(metric_values(&outs[0]), metric_values(&outs[1]));
     assert!(model_bytes(&outs[0]) == model_bytes(&outs[1]));
-    let rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(outs[0].join("run.json")).unwrap()).unwrap();
+    let rec = run_json(&outs[0]);
     assert_eq!(rec["exit_reason"], "completed");
     assert_eq!(rec["seed"], 11);
     assert!(rec["final_eval"]["accuracy"].is_number());
@@ -265,12 +271,12 @@ fn same_seed_twice_gives_identical_metrics_and_weights() {
 #[test]
 fn bad_rows_are_reported_by_file_and_line() {
     let d = tempfile::tempdir().unwrap();
-    let (model, train, eval) = setup(d.path(), 8);
+    let (model, train, eval) = tiny_run_inputs(d.path(), 8, 16);
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(&train)
         .unwrap();
-    writeln!(f, "{{\"text\": \"\", \"label\": \"pos\"}}").unwrap();
+    writeln!(f, "{{\"text\": \"\", \"label\": \"positive\"}}").unwrap();
     let o = run(&base_args(&model, &train, &eval, &d.path().join("o")));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let want = format!("{}:9: field `text` is empty", train.display());
@@ -278,7 +284,7 @@ fn bad_rows_are_reported_by_file_and_line() {
 
     let mut f = std::fs::File::create(&eval).unwrap();
     writeln!(f, "{{\"text\": \"so so\", \"label\": \"meh\"}}").unwrap();
-    let (_, train, _) = setup(&d.path().join("fresh"), 8);
+    let (_, train, _) = tiny_run_inputs(&d.path().join("fresh"), 8, 16);
     let o = run(&base_args(&model, &train, &eval, &d.path().join("o2")));
     assert_eq!(o.status.code(), Some(2));
     assert!(

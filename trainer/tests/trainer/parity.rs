@@ -2,8 +2,7 @@
 //! in `tests/data/minilm_reference.json` come from `scripts/reference_logits.py` (the exact
 //! command is in the file). Same tokens, [CLS] hidden state and logits within 1e-4.
 
-mod common;
-
+use crate::common;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use finetune_spec::Method;

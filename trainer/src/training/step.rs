@@ -1,0 +1,76 @@
+//! One optimizer step: the micro-batches of a gradient-accumulation group, each with its dropout
+//! seed, their gradients summed, the global norm clipped, and an AdamW update at the schedule's
+//! learning rate for this step.
+
+use super::state::{Ctx, Position};
+use super::{eval, optim, optim::AdamW};
+use crate::error::RunError;
+use crate::model::{init::SeededRng, BertClassifier};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
+
+/// What a step did, for the log line.
+pub(super) struct Stepped {
+    /// The group's mean loss.
+    pub(super) loss: f64,
+    pub(super) lr: f64,
+    /// Rows trained on.
+    pub(super) samples: usize,
+}
+
+impl<B: AutodiffBackend> Ctx<'_, B> {
+    /// Trains `net` on the micro-batches `group` (row indices each) as step `pos.step + 1`.
+    /// Only `net` and `opt` change; the caller advances `pos`.
+    pub(super) fn step(
+        &self,
+        net: &mut BertClassifier<B>,
+        opt: &mut AdamW<B::InnerBackend>,
+        pos: &Position,
+        group: &[Vec<usize>],
+    ) -> Result<Stepped, RunError> {
+        let t = &self.job.train;
+        let mut acc = GradientsParams::new();
+        let mut step_loss = 0.0;
+        let mut samples = 0;
+        for (micro, idx) in group.iter().enumerate() {
+            // Dropout masks depend on (seed, step, micro-batch) only.
+            let mut rng = SeededRng::new(t.seed ^ 0xD809_0000_0000_0000, pos.step);
+            for _ in 0..micro {
+                rng.next_u64();
+            }
+            B::seed(self.device, rng.next_u64());
+            let texts: Vec<&str> = idx
+                .iter()
+                .map(|&i| self.ds.train[i].text.as_str())
+                .collect();
+            let gold: Vec<usize> = idx.iter().map(|&i| self.ds.train[i].label).collect();
+            let logits = eval::logits(net, self.tok, &texts, self.device)?;
+            let loss = eval::cross_entropy(logits, &gold).mean();
+            let scaled = loss.clone().div_scalar(group.len() as f64);
+            let grads = GradientsParams::from_grads(scaled.backward(), net);
+            optim::accumulate(net, &mut acc, grads);
+            let l: Vec<f32> = loss
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .unwrap_or_default();
+            step_loss += l.first().copied().unwrap_or(f32::NAN) as f64 / group.len() as f64;
+            samples += idx.len();
+        }
+        if !step_loss.is_finite() {
+            return Err(RunError::Failed(format!(
+                "training diverged: loss is {step_loss} at step {}; lower train.learning_rate",
+                pos.step + 1
+            )));
+        }
+        let norm = optim::global_grad_norm(net, &acc);
+        let factor = optim::clip_factor(norm, t.max_grad_norm);
+        let lr = self.sched.lr(pos.step);
+        *net = opt.step(lr, factor, net.clone(), acc);
+        Ok(Stepped {
+            loss: step_loss,
+            lr,
+            samples,
+        })
+    }
+}

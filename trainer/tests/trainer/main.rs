@@ -1,0 +1,13 @@
+//! The trainer's integration tests, one binary (burn is linked once): model loading and export
+//! on a tiny random BERT, `pytorch_model.bin` reading, the training loop through the binary
+//! (resume, signals, early stopping), and, with the MiniLM fixtures, parity with PyTorch and a
+//! real fine-tune. Tests that need the fixtures skip with a message when they are absent, and
+//! fail under CI=true.
+
+mod common;
+mod early_stopping;
+mod minilm_finetune;
+mod model_tiny;
+mod parity;
+mod resume;
+mod torch_bin;
