@@ -6,7 +6,6 @@ mod common;
 use common::{options, project, shared};
 use finetune_compose::{load_project, render, RenderOptions};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
 const STACK: &str = r#"name: demo
@@ -56,18 +55,12 @@ fn opts() -> RenderOptions {
     }
 }
 
+/// Snapshots are `tests/snapshots/render__*.snap` (insta). A mismatch fails the test; outside CI
+/// insta also writes the new text next to it (`*.snap.new`) for `cargo insta review`, and with
+/// `CI=true` it writes nothing. insta ignores trailing newlines, so they are asserted here.
 fn snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        actual, expected,
-        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 rewrites it)"
-    );
+    assert!(actual.ends_with('\n'), "{name} does not end with a newline");
+    insta::assert_snapshot!(name, actual);
 }
 
 #[test]
