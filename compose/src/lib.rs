@@ -101,6 +101,7 @@
 //! must therefore not share its name with a user service. See [`render`](mod@render) and `docs/spec.md`.
 
 pub mod diagnostic;
+pub mod emit;
 pub mod env;
 pub mod export;
 pub mod interpolate;
