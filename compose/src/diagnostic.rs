@@ -116,28 +116,13 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Levenshtein distance, for "did you mean" hints.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The closest of `candidates` to `word`, if close enough to be a plausible typo.
+/// The closest of `candidates` to `word` by Levenshtein distance, if close enough to be a
+/// plausible typo.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(2);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&word.to_ascii_lowercase(), c), c))
+        .map(|c| (strsim::levenshtein(&word.to_ascii_lowercase(), c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -160,7 +145,7 @@ mod tests {
 
     #[test]
     fn suggestions_pick_the_nearest_plausible_key() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(strsim::levenshtein("kitten", "sitting"), 3);
         assert_eq!(suggest("trian", ["train", "task", "data"]), Some("train"));
         assert_eq!(
             suggest("batchsize", ["batch_size", "seed"]),

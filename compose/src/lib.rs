@@ -5,7 +5,8 @@
 //! keys) → [`load`] (a Compose project: `-f` files, `COMPOSE_FILE`, default file names and
 //! overrides, `.env`, interpolation, Compose's merge rules, profiles) → [`project`] (the typed
 //! [`spec::JobSpec`] of every job, with positions) → [`validate`](mod@validate) (every problem, as positioned
-//! [`Diagnostic`]s) → [`render`](mod@render) (a Compose override with one service per job) / [`export`]
+//! [`Diagnostic`]s) → [`render`](mod@render) (a Compose override with one service per job, written
+//! by [`emit`]) / [`export`]
 //! (Kubernetes and Volcano manifests). [`spec`] holds the job spec that the plugin hands to the
 //! trainer as `job.json`, and [`contract`] the files the trainer writes back; both sides use these
 //! types, declared once here.
@@ -54,7 +55,8 @@
 //!                                    project_dir: &Path) -> Result<JobSpec, Vec<Diagnostic>>
 //!
 //! // Validation: Project::diagnostics plus filesystem checks (model dir and its config.json,
-//! // weights, tokenizer.json; data files and their format; output/cache not files) and, with
+//! // weights, tokenizer.json, each opened as the trainer would: model_check; data files and
+//! // their format; output/cache not files) and, with
 //! // `check_data`, the dataset rows (validate::check_data, via `dataset::scan`) unless
 //! // `data_check` replaces it.
 //! pub struct ValidateOptions<'a> { pub check_data: bool,
@@ -101,11 +103,13 @@
 //! must therefore not share its name with a user service. See [`render`](mod@render) and `docs/spec.md`.
 
 pub mod diagnostic;
+pub mod emit;
 pub mod env;
 pub mod export;
 pub mod interpolate;
 pub mod load;
 pub mod merge;
+pub mod model_check;
 pub mod project;
 pub mod render;
 pub mod schema;

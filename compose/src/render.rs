@@ -114,44 +114,14 @@ impl Rendered {
     pub fn value(&self) -> &Value {
         &self.value
     }
-    /// The override as YAML. Plain scalars that YAML 1.1 readers (Compose v1, PyYAML) would take
-    /// for booleans or base-60 numbers (`no`, `65532:65532`) are quoted.
+    /// The override as YAML, with every string that a YAML 1.1 reader (Compose v1, PyYAML)
+    /// would take for a boolean, number or date (`no`, `65532:65532`) quoted; see [`crate::emit`].
     pub fn yaml(&self) -> String {
-        quote_yaml11(&serde_yaml::to_string(&self.value).unwrap_or_default())
+        crate::emit::to_yaml(&self.value)
     }
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(&self.value).unwrap_or_default()
     }
-}
-
-/// Quote plain scalars that YAML 1.1 reads as booleans or sexagesimal numbers.
-pub fn quote_yaml11(text: &str) -> String {
-    let risky = |v: &str| {
-        const WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false"];
-        let lower = v.to_ascii_lowercase();
-        (WORDS.contains(&lower.as_str()) && !matches!(v, "true" | "false"))
-            || (v.contains(':')
-                && v.split(':')
-                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
-    };
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        let split = line.rfind(": ").map(|i| i + 2).or_else(|| {
-            let t = line.trim_start();
-            t.starts_with("- ").then(|| line.len() - t.len() + 2)
-        });
-        match split {
-            Some(i) if risky(&line[i..]) => {
-                out.push_str(&line[..i]);
-                out.push('"');
-                out.push_str(&line[i..]);
-                out.push('"');
-            }
-            _ => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// Render the selected jobs of `project`.
@@ -454,14 +424,5 @@ mod tests {
         assert_eq!(j.environment["API_KEY"], None);
         assert_eq!(j.environment["MODE"], Some("x".into()));
         assert_eq!(j.config_hash(), s.config_hash());
-    }
-
-    #[test]
-    fn yaml11_ambiguous_scalars_are_quoted() {
-        let t = quote_yaml11("restart: no\nuser: 65532:65532\nx: nope\n- on\nok: true\n");
-        assert_eq!(
-            t,
-            "restart: \"no\"\nuser: \"65532:65532\"\nx: nope\n- \"on\"\nok: true\n"
-        );
     }
 }

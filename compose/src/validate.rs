@@ -2,18 +2,20 @@
 //!
 //! Loading already reports every spec problem with its position ([`Project::diagnostics`]). This
 //! adds checks of the files a job names: the model directory and its `config.json`, weights
-//! (`model.safetensors` or `pytorch_model.bin`) and `tokenizer.json`; the data files and whether
-//! their format is known; an output path that is a file. With [`ValidateOptions::check_data`] it
-//! also reads the datasets ([`check_data`], with [`finetune_spec::dataset::scan`]: row format, text and
-//! label fields, the label set, counts, the first bad rows with their line), or runs the caller's
-//! own hook in its place.
+//! (`model.safetensors` or `pytorch_model.bin`) and `tokenizer.json`, present and readable the way
+//! the trainer reads them ([`crate::model_check`]); the data files and whether their format is
+//! known; an output path that is a file. With [`ValidateOptions::check_data`] it also reads the
+//! datasets ([`check_data`], with [`finetune_spec::dataset::scan`]: row format, text and label
+//! fields, the label set, counts, the first bad rows with their line), or runs the caller's own
+//! hook in its place. A `data.text`/`data.label` name that no row has is one error at that key,
+//! naming the fields the rows do have, not one per row.
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{suggest, Diagnostic};
 use crate::project::{Job, Project};
 use finetune_spec::dataset;
 use finetune_spec::DataFormat;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Bad rows reported per data file.
 pub const MAX_ROW_ERRORS: usize = 10;
@@ -51,50 +53,7 @@ pub fn check_files(job: &Job) -> Vec<Diagnostic> {
     let spec = &job.spec;
     let at = |rel: &str| job.position_of(rel).clone();
     let path = |rel: &str| format!("{}.{rel}", job.key_path);
-    if !spec.model.is_dir() {
-        let what = if spec.model.exists() {
-            "is not a directory"
-        } else {
-            "does not exist"
-        };
-        out.push(
-            Diagnostic::error(&at("model"), path("model"), format!("model directory {} {what}", spec.model.display()))
-                .with_hint("point `model` at a Hugging Face-format directory with config.json, model.safetensors and tokenizer.json"),
-        );
-    } else {
-        let has = |f: &str| spec.model.join(f).is_file();
-        if !has("config.json") {
-            out.push(
-                Diagnostic::error(
-                    &at("model"),
-                    path("model"),
-                    format!(
-                        "model directory {} has no config.json",
-                        spec.model.display()
-                    ),
-                )
-                .with_hint("download the model's config.json into the directory"),
-            );
-        }
-        if !has("model.safetensors") && !has("pytorch_model.bin") {
-            out.push(Diagnostic::error(&at("model"), path("model"), format!("model directory {} has no weights (model.safetensors or pytorch_model.bin)", spec.model.display())).with_hint("download the model's model.safetensors into the directory"));
-        }
-        if !has("tokenizer.json") {
-            out.push(
-                Diagnostic::error(
-                    &at("model"),
-                    path("model"),
-                    format!(
-                        "model directory {} has no tokenizer.json",
-                        spec.model.display()
-                    ),
-                )
-                .with_hint(
-                    "download the model's tokenizer.json (fast tokenizer) into the directory",
-                ),
-            );
-        }
-    }
+    out.extend(crate::model_check::check_model_dir(job));
     let files = [
         ("data.train", Some(&spec.data.train)),
         ("data.eval", spec.data.eval.as_ref()),
@@ -179,23 +138,32 @@ pub fn check_data(job: &Job) -> DataReport {
         let key = format!("{}.{rel}", job.key_path);
         match dataset::scan(file, &spec.data, MAX_ROW_ERRORS) {
             Ok(scan) => {
+                for d in absent_fields(job, file, &scan) {
+                    if !report.diagnostics.iter().any(|r| r.path == d.path) {
+                        report.diagnostics.push(d);
+                    }
+                }
                 for (msg, line) in scan.errors.iter().zip(&scan.error_lines) {
                     let prefix = format!("{}:{line}: ", file.display());
                     let pos = crate::Position::new(std::sync::Arc::from(file.as_path()), *line, 1);
-                    report.diagnostics.push(Diagnostic::error(
-                        &pos,
-                        &key,
-                        msg.strip_prefix(&prefix).unwrap_or(msg),
-                    ));
+                    report.diagnostics.push(
+                        Diagnostic::error(&pos, &key, msg.strip_prefix(&prefix).unwrap_or(msg))
+                            .with_hint(format!(
+                                "fields are `data.text: {}` and `data.label: {}`",
+                                spec.data.text, spec.data.label
+                            )),
+                    );
                 }
-                if scan.bad_rows > scan.errors.len() {
+                // Rows lacking a field no row has were reported once, above.
+                let shown = scan.errors.len() + scan.absent.values().sum::<usize>();
+                if scan.bad_rows > shown {
                     let pos = job.position_of(&rel).clone();
                     report.diagnostics.push(Diagnostic::error(
                         &pos,
                         &key,
                         format!(
                             "{} more bad rows in {}",
-                            scan.bad_rows - scan.errors.len(),
+                            scan.bad_rows - shown,
                             file.display()
                         ),
                     ));
@@ -213,11 +181,12 @@ pub fn check_data(job: &Job) -> DataReport {
             )),
         }
     }
+    // A file with an absent field has no labels to compare: its field name was reported.
     let labels = |role: &str| -> Option<BTreeSet<&String>> {
         report
             .files
             .iter()
-            .find(|f| f.role == role)
+            .find(|f| f.role == role && f.scan.absent.is_empty())
             .map(|f| f.scan.labels.keys().collect())
     };
     let (train, eval) = (labels("train"), labels("eval"));
@@ -260,56 +229,51 @@ pub fn check_data(job: &Job) -> DataReport {
     report
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{load_project, ProjectOptions};
-
-    #[test]
-    fn data_rows_are_checked_with_their_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir_all(d.join("m")).unwrap();
-        for f in ["config.json", "model.safetensors", "tokenizer.json"] {
-            std::fs::write(d.join("m").join(f), "{}").unwrap();
-        }
-        std::fs::write(d.join("t.jsonl"), "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n{\"text\": \"c\", \"label\": \"y\"}\n").unwrap();
-        std::fs::write(d.join("e.jsonl"), "{\"text\": \"a\", \"label\": \"z\"}\n").unwrap();
-        std::fs::write(d.join("compose.yaml"), "x-finetune:\n  jobs:\n    j: {model: m, data: {train: t.jsonl, eval: e.jsonl}, output: o}\n").unwrap();
-        let p = load_project(&ProjectOptions {
-            working_dir: Some(d.into()),
-            ..Default::default()
-        })
-        .unwrap();
-        assert!(validate(&p, &ValidateOptions::default()).is_empty());
-        let all = validate(
-            &p,
-            &ValidateOptions {
-                check_data: true,
-                data_check: None,
-            },
+/// One error per `data.text`/`data.label` name that no row of `file` has, at that key, with the
+/// fields the rows do have and the likeliest of them.
+fn absent_fields(job: &Job, file: &Path, scan: &dataset::Scan) -> Vec<Diagnostic> {
+    let data = &job.spec.data;
+    let mut out = Vec::new();
+    for field in scan.absent.keys() {
+        let (rel, other) = if *field == data.text {
+            ("data.text", &data.label)
+        } else {
+            ("data.label", &data.text)
+        };
+        // The key when the spec sets it, else the `data` mapping holding the default.
+        let pos = job
+            .positions
+            .get(rel)
+            .or_else(|| job.positions.get("data"))
+            .unwrap_or(&job.position);
+        let fields: Vec<&str> = scan.fields.iter().map(String::as_str).collect();
+        let candidates: Vec<&str> = fields.iter().copied().filter(|f| f != other).collect();
+        // The nearest name, else the one field that is not the other setting's.
+        let only = match candidates.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        };
+        let guess = suggest(field, candidates.iter().copied()).or(only);
+        let have = if fields.is_empty() {
+            "the rows have no fields".to_string()
+        } else {
+            format!("the rows have: {}", fields.join(", "))
+        };
+        let d = Diagnostic::error(
+            pos,
+            format!("{}.{rel}", job.key_path),
+            format!(
+                "no row of {} has the field `{field}` named by `{rel}`; {have}",
+                file.display()
+            ),
         );
-        let text: Vec<String> = all.iter().map(|d| d.to_string()).collect();
-        assert!(
-            text.iter()
-                .any(|t| t.contains("t.jsonl:2:1: ") && t.contains("label")),
-            "{text:#?}"
-        );
-        assert!(
-            text.iter()
-                .any(|t| t.contains("labels the training data lacks: z")),
-            "{text:#?}"
-        );
-        let report = check_data(&p.jobs[0]);
-        assert_eq!(report.files[0].scan.good_rows, 2);
-        let hook = |_: &Job| vec![];
-        assert!(validate(
-            &p,
-            &ValidateOptions {
-                check_data: true,
-                data_check: Some(&hook)
-            }
-        )
-        .is_empty());
+        out.push(match guess {
+            Some(g) => d.with_hint(format!("did you mean `{g}`? set `{rel}: {g}`")),
+            None => d.with_hint(format!(
+                "set `{rel}` to the field that holds the {}",
+                &rel[5..]
+            )),
+        });
     }
+    out
 }

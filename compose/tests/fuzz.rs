@@ -157,13 +157,17 @@ const VALID: &[&str] = &[
 fn seeds() -> Vec<String> {
     let mut files: Vec<PathBuf> = Vec::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in [root.join("tests/malformed"), root.join("tests/snapshots")] {
+    // The malformed corpus, and the rendered override of the render snapshots (`*.yaml.snap`).
+    for (dir, ending) in [
+        ("tests/malformed", ".yaml"),
+        ("tests/snapshots", ".yaml.snap"),
+    ] {
         files.extend(
-            std::fs::read_dir(dir)
+            std::fs::read_dir(root.join(dir))
                 .unwrap()
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml")),
+                .filter(|p| p.to_string_lossy().ends_with(ending)),
         );
     }
     if let Some(shared) = common::shared() {
@@ -178,10 +182,25 @@ fn seeds() -> Vec<String> {
     files.sort();
     let mut out: Vec<String> = files
         .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).ok()?;
+            let snap = f.extension().is_some_and(|e| e == "snap");
+            Some(if snap {
+                snapshot_body(&text).into()
+            } else {
+                text
+            })
+        })
         .collect();
     out.push(String::from("x-finetune:\n  defaults: &d\n    resources: {gpus: auto, memory: 8g}\n  jobs:\n    a:\n      <<: *d\n      model: ./m\n      data: {train: ./d.jsonl}\n      output: ./o\n      environment: [TOKEN, A=1]\n"));
     out
+}
+
+/// An insta snapshot without its `---`-delimited header.
+fn snapshot_body(text: &str) -> &str {
+    text.strip_prefix("---\n")
+        .and_then(|rest| rest.split_once("\n---\n"))
+        .map_or(text, |(_, body)| body)
 }
 
 #[test]

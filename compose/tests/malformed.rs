@@ -11,14 +11,12 @@ use std::path::Path;
 fn diagnostics(yaml: &str) -> Vec<Diagnostic> {
     let dir = common::project(&[
         ("compose.yaml", yaml),
-        ("models/m/config.json", "{}"),
-        ("models/m/model.safetensors", ""),
-        ("models/m/tokenizer.json", "{}"),
         ("models/partial/config.json", "{}"),
         ("data/train.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n"),
         ("data/eval.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n"),
         ("data/train.txt", "a\n"),
     ]);
+    common::write_tiny_model(&dir.path().join("models/m"));
     match load_project(&common::options(dir.path())) {
         Ok(p) => validate(&p, &ValidateOptions::default()),
         Err(e) => e.diagnostics(),

@@ -56,18 +56,12 @@ fn opts() -> RenderOptions {
     }
 }
 
+/// Snapshots are `tests/snapshots/render__*.snap` (insta). A mismatch fails the test; outside CI
+/// insta also writes the new text next to it (`*.snap.new`) for `cargo insta review`, and with
+/// `CI=true` it writes nothing. insta ignores trailing newlines, so they are asserted here.
 fn snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        actual, expected,
-        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 rewrites it)"
-    );
+    assert!(actual.ends_with('\n'), "{name} does not end with a newline");
+    insta::assert_snapshot!(name, actual);
 }
 
 #[test]
@@ -161,9 +155,9 @@ fn rendered_services_match_the_compose_schema() {
     assert!(!validator.is_valid(&bad));
 }
 
-/// `docker compose -f user -f rendered config` accepts the override (needs Compose v2).
-#[test]
-fn docker_compose_config_accepts_the_override() {
+/// Whether Compose v2 runs here; `false` with a printed reason, except under `CI=true`, where its
+/// absence fails the test.
+fn compose_v2() -> bool {
     let ok = Command::new("docker")
         .args(["compose", "version"])
         .output()
@@ -174,14 +168,14 @@ fn docker_compose_config_accepts_the_override() {
             panic!("`docker compose` (v2) is required in CI: run scripts/install-compose.sh");
         }
         eprintln!("skipping: `docker compose` (v2) is not installed (scripts/install-compose.sh installs it)");
-        return;
     }
-    let dir = project(&[("compose.yaml", STACK)]);
-    let p = load_project(&options(dir.path())).unwrap();
-    let r = render(&p, &opts()).unwrap();
-    std::fs::write(dir.path().join("rendered.yaml"), r.yaml()).unwrap();
+    ok
+}
+
+/// `docker compose -f compose.yaml -f rendered.yaml config` in `dir`, as JSON.
+fn compose_config(dir: &Path) -> serde_json::Value {
     let out = Command::new("docker")
-        .current_dir(dir.path())
+        .current_dir(dir)
         .args([
             "compose",
             "-f",
@@ -199,7 +193,20 @@ fn docker_compose_config_accepts_the_override() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `docker compose -f user -f rendered config` accepts the override (needs Compose v2).
+#[test]
+fn docker_compose_config_accepts_the_override() {
+    if !compose_v2() {
+        return;
+    }
+    let dir = project(&[("compose.yaml", STACK)]);
+    let p = load_project(&options(dir.path())).unwrap();
+    let r = render(&p, &opts()).unwrap();
+    std::fs::write(dir.path().join("rendered.yaml"), r.yaml()).unwrap();
+    let v = compose_config(dir.path());
     let s = &v["services"]["sentiment"];
     assert_eq!(s["network_mode"], "none");
     assert_eq!(
@@ -210,4 +217,63 @@ fn docker_compose_config_accepts_the_override() {
         v["services"]["tuned"]["depends_on"]["minio"]["condition"],
         "service_started"
     );
+}
+
+/// Strings that YAML 1.1 readers take for booleans, numbers or null are quoted, so environment
+/// values and labels stay strings, for `serde_yaml` and for `docker compose config` alike.
+#[test]
+fn yaml11_lookalike_strings_stay_strings() {
+    const VALUES: &[(&str, &str)] = &[
+        ("A", "on"),
+        ("B", "off"),
+        ("C", "yes"),
+        ("D", "n"),
+        ("E", "~"),
+        ("F", "0755"),
+        ("G", "1e3"),
+        ("H", "1_000"),
+        ("I", "12:30"),
+        ("J", "2024-01-01"),
+        ("K", "null"),
+    ];
+    let env: Vec<String> = VALUES
+        .iter()
+        .map(|(k, v)| format!("{k}: \"{v}\""))
+        .collect();
+    let compose = format!(
+        "name: demo\nx-finetune:\n  jobs:\n    yes:\n      model: ./m\n      data: {{train: ./d/t.jsonl}}\n      output: ./o\n      environment: {{{}}}\n",
+        env.join(", ")
+    );
+    let dir = project(&[("compose.yaml", &compose)]);
+    let p = load_project(&options(dir.path())).unwrap();
+    assert!(!p.has_errors(), "{:#?}", p.diagnostics);
+    let r = render(
+        &p,
+        &RenderOptions {
+            version: "0755".into(),
+            ..opts()
+        },
+    )
+    .unwrap();
+    let text = r.yaml();
+    assert!(text.contains("\n  \"yes\":\n"), "{text}");
+    assert!(text.contains("      A: \"on\"\n"), "{text}");
+    assert!(
+        text.contains("      com.docker.finetune.version: \"0755\"\n"),
+        "{text}"
+    );
+    let check = |service: &serde_json::Value| {
+        for (k, v) in VALUES {
+            assert_eq!(service["environment"][k], *v, "{k}");
+        }
+        assert_eq!(service["labels"]["com.docker.finetune.version"], "0755");
+    };
+    let back: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    check(&back["services"]["yes"]);
+    if !compose_v2() {
+        return;
+    }
+    std::fs::write(dir.path().join("rendered.yaml"), &text).unwrap();
+    let out = compose_config(dir.path());
+    check(&out["services"]["yes"]);
 }

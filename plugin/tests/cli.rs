@@ -28,9 +28,19 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 fn project() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    std::fs::create_dir_all(p.join("models/m")).unwrap();
-    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
-        std::fs::write(p.join("models/m").join(f), "{}").unwrap();
+    // A model directory that passes `validate`'s file checks (not a trainable model).
+    let m = p.join("models/m");
+    std::fs::create_dir_all(&m).unwrap();
+    let header = br#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#;
+    let weights = [&(header.len() as u64).to_le_bytes()[..], header, b"\0"].concat();
+    let tokenizer = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,"pre_tokenizer":null,"post_processor":null,"decoder":null,"model":{"type":"WordLevel","vocab":{"[UNK]":0},"unk_token":"[UNK]"}}"#;
+    let config = br#"{"model_type":"bert"}"#;
+    for (f, bytes) in [
+        ("config.json", &config[..]),
+        ("model.safetensors", &weights),
+        ("tokenizer.json", tokenizer.as_bytes()),
+    ] {
+        std::fs::write(m.join(f), bytes).unwrap();
     }
     std::fs::create_dir_all(p.join("data")).unwrap();
     std::fs::write(

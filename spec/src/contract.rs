@@ -19,6 +19,10 @@ pub const OUTPUT_DIR: &str = "/output";
 /// An optional cache directory (read-write), e.g. for tokenized data.
 pub const CACHE_DIR: &str = "/cache";
 
+/// The `model_type` values of `config.json` the trainer implements (BERT-family checkpoints: BERT,
+/// MiniLM). A `config.json` without `model_type` is read as BERT.
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert"];
+
 /// File and directory names under the output directory.
 pub mod output {
     pub const METRICS: &str = "metrics.jsonl";

@@ -105,6 +105,12 @@ pub struct Scan {
     pub errors: Vec<String>,
     /// Their line numbers, parallel to `errors`.
     pub error_lines: Vec<usize>,
+    /// The field names the rows have: every key of the JSONL objects, the CSV header's columns.
+    pub fields: BTreeSet<String>,
+    /// `data.text`/`data.label` names that no row has, with how many rows were reported lacking
+    /// them (a CSV header without the column: 0, its rows are not read). Those rows count in
+    /// `bad_rows` but are left out of `errors`: the problem is the spec's field name, said once.
+    pub absent: BTreeMap<String, usize>,
 }
 
 /// The format of `path`: `spec.format` if set, else its extension.
@@ -120,7 +126,7 @@ pub fn format_of(path: &Path, spec: &DataSpec) -> Result<DataFormat, DatasetErro
 pub fn read_all(path: &Path, spec: &DataSpec) -> Result<Vec<Row>, DatasetError> {
     let mut rows = Vec::new();
     let mut err = None;
-    visit(path, spec, &mut |r| match r {
+    visit(path, spec, &mut BTreeSet::new(), &mut |r| match r {
         Ok(row) => {
             rows.push(row);
             true
@@ -139,10 +145,14 @@ pub fn read_all(path: &Path, spec: &DataSpec) -> Result<Vec<Row>, DatasetError> 
 
 /// Checks `path` the way training would read it, collecting up to `max_errors` bad rows instead of
 /// stopping at the first. Errors about the whole file (unreadable, empty, unknown format) are
-/// returned as `Err`.
+/// returned as `Err`. A text or label field that no row has is recorded in [`Scan::absent`]
+/// instead of as one error per row.
 pub fn scan(path: &Path, spec: &DataSpec, max_errors: usize) -> Result<Scan, DatasetError> {
     let mut out = Scan::default();
-    visit(path, spec, &mut |r| {
+    let mut fields = BTreeSet::new();
+    // Rows lacking a field are held apart until we know whether any row has it.
+    let mut missing: BTreeMap<String, (usize, Vec<(usize, String)>)> = BTreeMap::new();
+    let visited = visit(path, spec, &mut fields, &mut |r| {
         out.rows += 1;
         match r {
             Ok(row) => {
@@ -151,16 +161,53 @@ pub fn scan(path: &Path, spec: &DataSpec, max_errors: usize) -> Result<Scan, Dat
             }
             Err(e) => {
                 out.bad_rows += 1;
-                if out.errors.len() < max_errors {
+                if let DatasetError::MissingField { field, line, .. } = &e {
+                    let (count, first) = missing.entry(field.clone()).or_default();
+                    *count += 1;
+                    if first.len() < max_errors {
+                        first.push((*line, e.to_string()));
+                    }
+                } else if out.errors.len() < max_errors {
                     out.error_lines.push(e.line().unwrap_or(0));
                     out.errors.push(e.to_string());
                 }
             }
         }
         true
-    })?;
-    if out.rows == 0 {
-        return Err(DatasetError::Empty { path: path.into() });
+    });
+    out.fields = fields;
+    match visited {
+        // A CSV header without the column: no row has it.
+        Err(DatasetError::MissingField { field, .. }) => {
+            out.absent.insert(field, 0);
+        }
+        Err(e) => return Err(e),
+        Ok(()) if out.rows == 0 => return Err(DatasetError::Empty { path: path.into() }),
+        Ok(()) => {}
+    }
+    let mut held = Vec::new();
+    for (field, (count, first)) in missing {
+        if out.fields.contains(&field) {
+            held.extend(first);
+        } else {
+            out.absent.insert(field, count);
+        }
+    }
+    // The label is only looked at once the text was found, so a spec naming neither field gets
+    // both reported together.
+    if !out.absent.is_empty() {
+        for field in [&spec.text, &spec.label] {
+            if !out.fields.contains(field) {
+                out.absent.entry(field.clone()).or_default();
+            }
+        }
+    }
+    // Both lists hold their first `max_errors` in file order, so their merge does too.
+    if !held.is_empty() {
+        held.extend(out.error_lines.drain(..).zip(out.errors.drain(..)));
+        held.sort_by_key(|(line, _)| *line);
+        held.truncate(max_errors);
+        (out.error_lines, out.errors) = held.into_iter().unzip();
     }
     Ok(out)
 }
@@ -175,9 +222,11 @@ pub fn file_sha256(path: &Path) -> Result<String, DatasetError> {
 
 /// Calls `each` with every data row (or row error) of `path`, in order, until it returns false or
 /// `spec.limit` rows were seen. Whole-file problems are returned as `Err`.
+/// The field names of the rows are added to `fields`.
 fn visit(
     path: &Path,
     spec: &DataSpec,
+    fields: &mut BTreeSet<String>,
     each: &mut dyn FnMut(Result<Row, DatasetError>) -> bool,
 ) -> Result<(), DatasetError> {
     let format = format_of(path, spec)?;
@@ -206,8 +255,8 @@ fn visit(
         return Ok(());
     }
     match format {
-        DataFormat::Jsonl => visit_jsonl(path, BufReader::new(file), spec, &mut emit),
-        DataFormat::Csv => visit_csv(path, BufReader::new(file), spec, &mut emit),
+        DataFormat::Jsonl => visit_jsonl(path, BufReader::new(file), spec, fields, &mut emit),
+        DataFormat::Csv => visit_csv(path, BufReader::new(file), spec, fields, &mut emit),
     }
 }
 
@@ -232,6 +281,7 @@ fn visit_jsonl(
     path: &Path,
     mut reader: impl BufRead,
     spec: &DataSpec,
+    fields: &mut BTreeSet<String>,
     emit: &mut dyn FnMut(Result<Row, DatasetError>) -> bool,
 ) -> Result<(), DatasetError> {
     let mut buf = Vec::new();
@@ -255,13 +305,19 @@ fn visit_jsonl(
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if !emit(jsonl_row(path, line, bytes, spec)) {
+        if !emit(jsonl_row(path, line, bytes, spec, fields)) {
             return Ok(());
         }
     }
 }
 
-fn jsonl_row(path: &Path, line: usize, bytes: &[u8], spec: &DataSpec) -> Result<Row, DatasetError> {
+fn jsonl_row(
+    path: &Path,
+    line: usize,
+    bytes: &[u8],
+    spec: &DataSpec,
+    fields: &mut BTreeSet<String>,
+) -> Result<Row, DatasetError> {
     let bad = |message: String| DatasetError::BadJson {
         path: path.into(),
         line,
@@ -271,6 +327,11 @@ fn jsonl_row(path: &Path, line: usize, bytes: &[u8], spec: &DataSpec) -> Result<
     let obj = value
         .as_object()
         .ok_or_else(|| bad(format!("expected an object, found {}", kind(&value))))?;
+    for key in obj.keys() {
+        if !fields.contains(key) {
+            fields.insert(key.clone());
+        }
+    }
     let field = |name: &str| {
         obj.get(name).ok_or_else(|| DatasetError::MissingField {
             path: path.into(),
@@ -335,6 +396,7 @@ fn visit_csv(
     path: &Path,
     reader: impl Read,
     spec: &DataSpec,
+    fields: &mut BTreeSet<String>,
     emit: &mut dyn FnMut(Result<Row, DatasetError>) -> bool,
 ) -> Result<(), DatasetError> {
     let mut rdr = csv::ReaderBuilder::new()
@@ -369,6 +431,7 @@ fn visit_csv(
     if headers.is_empty() || (headers.len() == 1 && headers[0].trim().is_empty()) {
         return Err(DatasetError::Empty { path: path.into() });
     }
+    fields.extend(headers.iter().map(|h| h.trim().to_string()));
     let column = |name: &str| {
         headers
             .iter()
@@ -605,6 +668,41 @@ mod tests {
         assert_eq!(sc.labels.get("2"), Some(&3));
         assert_eq!(sc.error_lines, vec![11, 12]);
         assert_eq!(sc.errors.len(), 2);
+    }
+
+    #[test]
+    fn a_field_no_row_has_is_recorded_once_not_per_row() {
+        let mut body = String::new();
+        for i in 0..12 {
+            body.push_str(&format!("{{\"text\":\"t{i}\",\"intent\":\"x\"}}\n"));
+        }
+        body.push_str("broken\n");
+        let (_d, p) = file("t.jsonl", body.as_bytes());
+        let mut s = spec(&p);
+        s.label = "category".into();
+        let sc = scan(&p, &s, 10).unwrap();
+        assert_eq!(sc.absent, BTreeMap::from([("category".to_string(), 12)]));
+        assert_eq!(sc.error_lines, vec![13], "{:?}", sc.errors);
+        assert_eq!((sc.rows, sc.bad_rows), (13, 13));
+        assert!(sc.fields.contains("intent") && sc.fields.contains("text"));
+        // Neither field: both are named, though only the text was looked for.
+        s.text = "body".into();
+        let sc = scan(&p, &s, 10).unwrap();
+        assert_eq!(sc.absent.keys().collect::<Vec<_>>(), ["body", "category"]);
+        let (_d, p) = file("t.csv", b"text,intent\na,x\nb,y\n");
+        let mut s = spec(&p);
+        s.label = "category".into();
+        let sc = scan(&p, &s, 10).unwrap();
+        assert_eq!(sc.absent, BTreeMap::from([("category".to_string(), 0)]));
+        assert_eq!(sc.fields, BTreeSet::from(["intent".into(), "text".into()]));
+        // Rows lacking a field that other rows have stay row errors, in file order.
+        let (_d, p) = file(
+            "t.jsonl",
+            b"{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"b\"}\n[1]\n{\"label\":\"y\"}\n",
+        );
+        let sc = scan(&p, &spec(&p), 10).unwrap();
+        assert!(sc.absent.is_empty());
+        assert_eq!(sc.error_lines, vec![2, 3, 4]);
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //! - [`dataset`] reads the dataset files (JSONL, CSV) the same way on both sides, so
 //!   `validate --data` on the host reports exactly what the trainer would refuse.
 //!
+//! - [`model_files`] checks a model directory's files (the safetensors header and its byte ranges,
+//!   `pytorch_model.bin`'s container, `config.json`'s `model_type`) without loading any weights.
+//!
 //! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use.
 //!
 //! This crate knows neither YAML nor Compose nor burn: the trainer depends on it alone.
@@ -18,6 +21,7 @@ pub mod contract;
 pub mod dataset;
 pub mod digest;
 pub mod job;
+pub mod model_files;
 pub mod time;
 
 pub use job::*;
