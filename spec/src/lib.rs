@@ -10,6 +10,9 @@
 //! - [`dataset`] reads the dataset files (JSONL, CSV) the same way on both sides, so
 //!   `validate --data` on the host reports exactly what the trainer would refuse.
 //!
+//! - [`redact`] is the PII redaction engine (emails, phones, cards, IBANs, IPs, URLs) that the
+//!   trainer runs on the text before tokenisation and `validate --data` runs to report counts.
+//!
 //! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use.
 //!
 //! This crate knows neither YAML nor Compose nor burn: the trainer depends on it alone.
@@ -18,6 +21,7 @@ pub mod contract;
 pub mod dataset;
 pub mod digest;
 pub mod job;
+pub mod redact;
 pub mod time;
 
 pub use job::*;
