@@ -9,10 +9,11 @@
 //!   for "this run is finished".
 //! - [`dataset`] reads the dataset files (JSONL, CSV) the same way on both sides, so
 //!   `validate --data` on the host reports exactly what the trainer would refuse.
-//!
 //! - [`model_files`] checks a model directory's files (the safetensors header and its byte ranges,
 //!   `pytorch_model.bin`'s container, `config.json`'s `model_type`) without loading any weights.
-//!
+//! - [`redact`] is the PII redaction engine (emails, phones, cards, IBANs, IPs, URLs), meant for the
+//!   trainer to run on the text before tokenisation and for `validate --data` to report counts
+//!   (`data.redact` is not part of the job spec yet).
 //! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use.
 //!
 //! This crate knows neither YAML nor Compose nor burn: the trainer depends on it alone.
@@ -22,6 +23,7 @@ pub mod dataset;
 pub mod digest;
 pub mod job;
 pub mod model_files;
+pub mod redact;
 pub mod time;
 
 pub use job::*;
