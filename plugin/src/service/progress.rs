@@ -4,7 +4,7 @@
 //! its newline); [`Snapshot`] folds records into what `up` and `ps` show; the `format_*`
 //! functions render it as one plain line, the way it reads on a terminal without bars.
 
-use finetune_spec::contract::{output, MetricsRecord};
+use finetune_spec::contract::{output, MetricsRecord, Status};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,9 +119,7 @@ impl Snapshot {
 
 /// `total_steps` from the trainer's `status.json`, if it has one.
 pub fn status_total_steps(output_dir: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(output_dir.join(output::STATUS)).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("total_steps")?.as_u64()
+    Status::read(output_dir).map(|s| s.total_steps)
 }
 
 /// Time left to reach `total` from `step`, given that `steps_done` steps took `elapsed`.
@@ -254,7 +252,23 @@ not json
     #[test]
     fn status_json_supplies_total_steps() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(output::STATUS), r#"{"total_steps":42}"#).unwrap();
+        let status = Status {
+            state: "training".into(),
+            job: "j".into(),
+            pid: 7,
+            total_steps: 42,
+            steps_per_epoch: 14,
+            epochs: 3,
+            step: 5,
+            resumed_from_step: None,
+            started_at: "2026-12-01T00:00:00Z".into(),
+            updated_at: "2026-12-01T00:00:05Z".into(),
+        };
+        std::fs::write(
+            dir.path().join(output::STATUS),
+            serde_json::to_vec(&status).unwrap(),
+        )
+        .unwrap();
         assert_eq!(Snapshot::read(dir.path()).total_steps, Some(42));
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use finetune_spec::contract::SUPPORTED_MODEL_TYPES;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -110,8 +111,10 @@ impl BertConfig {
             path: path.to_path_buf(),
             message,
         };
+        // The same list `validate` checks on the host, so a job it accepts is one we load.
         match self.model_type.as_deref() {
-            None | Some("bert") => {}
+            None => {}
+            Some(t) if SUPPORTED_MODEL_TYPES.contains(&t) => {}
             Some(other) => {
                 return Err(unsupported(format!(
                     "model_type `{other}` is not supported: this trainer implements BERT-family \
