@@ -621,12 +621,16 @@ impl<'de, T: Tree> de::SeqAccess<'de> for Items<'de, T> {
         &mut self,
         seed: S,
     ) -> Result<Option<S::Value>, DeError> {
-        let Some(item) = self.items.get(self.next) else {
-            return Ok(None);
-        };
-        let i = self.next;
-        self.next += 1;
-        TreeDe::seed(seed, self.de.child(item, Step::Item(i))).map(Some)
+        // A filler in a list is an item taken out by error recovery: skipped, so the items after
+        // it keep their index.
+        while let Some(item) = self.items.get(self.next) {
+            let i = self.next;
+            self.next += 1;
+            if !matches!(item.shape(), Shape::Filler) {
+                return TreeDe::seed(seed, self.de.child(item, Step::Item(i))).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     fn size_hint(&self) -> Option<usize> {
