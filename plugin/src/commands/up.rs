@@ -23,7 +23,7 @@ use crate::scheduler::{GpuNeed, Request, Scheduler};
 use crate::ui;
 use finetune_compose::{render, JobSource, Project};
 use finetune_spec::contract::{output, RunRecord};
-use finetune_spec::{Gpus, JobSpec};
+use finetune_spec::{Count, Gpus, JobSpec, Steps};
 use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 pub const TRAINER_UID: u32 = 65532;
 
 /// Smoke runs: this many optimizer steps on this many rows of each file.
-pub const SMOKE_STEPS: u64 = 3;
-pub const SMOKE_ROWS: usize = 32;
+pub const SMOKE_STEPS: Steps = Steps::of(3);
+pub const SMOKE_ROWS: Count = Count::of(32);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -62,10 +62,10 @@ impl From<UpArgs> for Options {
 pub fn smoke_spec(spec: &mut JobSpec) {
     spec.output = spec.output.join("smoke");
     spec.train.max_steps = Some(SMOKE_STEPS);
-    spec.train.epochs = 1;
+    spec.train.epochs = Count::of(1);
     spec.train.eval_every_steps = None;
     spec.train.early_stopping = None;
-    spec.train.log_every_steps = 1;
+    spec.train.log_every_steps = Steps::of(1);
     spec.checkpoint.every_steps = 0;
     spec.data.limit = Some(spec.data.limit.map_or(SMOKE_ROWS, |l| l.min(SMOKE_ROWS)));
 }
@@ -113,7 +113,7 @@ pub fn request(spec: &JobSpec, gpu_available: bool) -> Request {
         name: spec.name.clone(),
         priority: spec.priority,
         gpus,
-        cpus: spec.resources.cpus,
+        cpus: spec.resources.cpus.map(|c| c.get()),
         memory: spec.resources.memory.map(|m| m.0),
     }
 }

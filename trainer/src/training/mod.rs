@@ -81,7 +81,10 @@ pub fn train<B: AutodiffBackend>(
     let started = Instant::now();
     let started_at = artifact::now_rfc3339();
     let config_hash = job.config_hash();
-    validate_spec(job)?;
+    // Ranges are the spec types' own; what no single field can say is `check`.
+    if let Some(p) = job.check().into_iter().next() {
+        return Err(RunError::BadInput(p.to_string()));
+    }
     let out = OutputDir::create(&job.output)?;
     if let Some(record) = out.finished_run(&config_hash) {
         log(format!(
@@ -100,7 +103,7 @@ pub fn train<B: AutodiffBackend>(
             "train.early_stopping needs an eval set: set data.eval or data.eval_split".into(),
         ));
     }
-    let tok = TextTokenizer::from_dir(&job.model, job.train.max_length)?;
+    let tok = TextTokenizer::from_dir(&job.model, job.train.max_length.get())?;
 
     // Resume point, before building the model (a refusal should not cost a model load).
     let resume = checkpoint::newest_valid(&out.checkpoints(), &mut |w| log(w));
@@ -143,21 +146,21 @@ pub fn train<B: AutodiffBackend>(
         ds.eval.len()
     ));
 
-    let batch_size = job.train.batch_size.max(1);
-    let accum = job.train.grad_accum.max(1);
+    let batch_size = job.train.batch_size.get();
+    let accum = job.train.grad_accum.get();
     let batches_per_epoch = ds.train.len().div_ceil(batch_size);
     let steps_per_epoch = batches_per_epoch.div_ceil(accum) as u64;
-    let mut total_steps = steps_per_epoch * job.train.epochs as u64;
+    let mut total_steps = steps_per_epoch * job.train.epochs.get() as u64;
     if let Some(max) = job.train.max_steps {
-        total_steps = total_steps.min(max);
+        total_steps = total_steps.min(max.get());
     }
     let sched = LrSchedule::new(
-        job.train.learning_rate,
-        job.train.warmup_ratio,
+        job.train.learning_rate.get(),
+        job.train.warmup_ratio.get(),
         total_steps,
         job.train.schedule,
     );
-    let mut opt = AdamW::<B::InnerBackend>::new(job.train.weight_decay);
+    let mut opt = AdamW::<B::InnerBackend>::new(job.train.weight_decay.get());
     let mut pos = Position {
         step: 0,
         epoch: 0,
@@ -210,7 +213,7 @@ pub fn train<B: AutodiffBackend>(
         pid: std::process::id(),
         total_steps,
         steps_per_epoch,
-        epochs: job.train.epochs,
+        epochs: job.train.epochs.get(),
         step: pos.step,
         resumed_from_step: resumed_from,
         started_at: started_at.clone(),
@@ -323,34 +326,6 @@ fn fmt_eval(m: &EvalMetrics) -> String {
     )
 }
 
-/// Settings the spec's serde types cannot rule out.
-fn validate_spec(job: &JobSpec) -> Result<(), RunError> {
-    let t = &job.train;
-    let bad = |m: String| Err(RunError::BadInput(m));
-    if t.batch_size == 0 {
-        return bad("train.batch_size must be at least 1".into());
-    }
-    if t.epochs == 0 {
-        return bad("train.epochs must be at least 1".into());
-    }
-    if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-        return bad(format!(
-            "train.learning_rate must be > 0, got {}",
-            t.learning_rate
-        ));
-    }
-    if !(0.0..=1.0).contains(&t.warmup_ratio) {
-        return bad(format!(
-            "train.warmup_ratio must be in [0, 1], got {}",
-            t.warmup_ratio
-        ));
-    }
-    if t.max_length < 2 {
-        return bad("train.max_length must be at least 2".into());
-    }
-    Ok(())
-}
-
 /// What the loop reads but does not change.
 struct Ctx<'a, B: Backend> {
     job: &'a JobSpec,
@@ -374,12 +349,11 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         opts: &TrainOptions,
     ) -> Result<ExitReason, RunError> {
         let t = &self.job.train;
-        let accum = t.grad_accum.max(1);
-        let bs = t.batch_size.max(1);
-        let limit_reason = if t
-            .max_steps
-            .is_some_and(|m| m < self.batches_per_epoch.div_ceil(accum) as u64 * t.epochs as u64)
-        {
+        let accum = t.grad_accum.get();
+        let bs = t.batch_size.get();
+        let limit_reason = if t.max_steps.is_some_and(|m| {
+            m.get() < self.batches_per_epoch.div_ceil(accum) as u64 * t.epochs.get() as u64
+        }) {
             ExitReason::MaxSteps
         } else {
             ExitReason::Completed
@@ -395,7 +369,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         let mut window_time = 0.0f64;
         let mut first_step_logged = false;
         let mut last_saved = pos.step;
-        while pos.epoch < t.epochs {
+        while pos.epoch < t.epochs.get() {
             let batches = data::epoch_batches(self.ds.train.len(), bs, t.seed, pos.epoch);
             while pos.batch_in_epoch < batches.len() {
                 let t0 = Instant::now();
@@ -435,7 +409,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                     )));
                 }
                 let norm = optim::global_grad_norm(net, &acc);
-                let factor = optim::clip_factor(norm, t.max_grad_norm);
+                let factor = optim::clip_factor(norm, t.max_grad_norm.map(|n| n.get()));
                 let lr = self.sched.lr(pos.step);
                 *net = opt.step(lr, factor, net.clone(), acc);
                 pos.step += 1;
@@ -454,7 +428,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                     }
                 }
                 let epoch_f = pos.epoch as f64 + pos.batch_in_epoch as f64 / batches.len() as f64;
-                if pos.step.is_multiple_of(t.log_every_steps.max(1)) || pos.step == self.total_steps
+                if pos.step.is_multiple_of(t.log_every_steps.get()) || pos.step == self.total_steps
                 {
                     let rec = TrainLog {
                         step: pos.step,
@@ -478,7 +452,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                 let end_of_epoch = pos.batch_in_epoch >= batches.len();
                 let done = pos.step >= self.total_steps;
                 let mut stop = false;
-                if let Some(every) = t.eval_every_steps.filter(|&e| e > 0) {
+                if let Some(every) = t.eval_every_steps.map(|e| e.get()) {
                     if pos.step.is_multiple_of(every) && !self.ds.eval.is_empty() {
                         let m = self.eval(net, pos, metrics)?;
                         log(format!("eval at step {}: {}", pos.step, fmt_eval(&m)));
@@ -537,7 +511,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             .train
             .early_stopping
             .as_ref()
-            .is_some_and(|c| pos.stop.bad_evals >= c.patience.max(1))
+            .is_some_and(|c| pos.stop.bad_evals >= c.patience.get())
     }
 
     /// Feeds an evaluation of `net` to early stopping; when it is the best so far, saves `net`'s
@@ -573,7 +547,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             &inner,
             self.tok,
             &self.ds.eval,
-            self.job.train.batch_size.max(1) * 2,
+            self.job.train.batch_size.get() * 2,
             self.device,
         )?;
         let epoch =
@@ -651,7 +625,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             manifest,
             &tensors,
             &opt.export_state(),
-            self.job.checkpoint.keep,
+            self.job.checkpoint.keep.get(),
         )?;
         log(format!("checkpoint {}", dir.display()));
         Ok(())
