@@ -3,10 +3,18 @@
 //! `KEY=value` lines, optional `export `, `#` comments (an unquoted value ends at ` #`), single
 //! quotes literal, double quotes with `\n`, `\t`, `\"`, `\\` escapes. Unquoted and double-quoted
 //! values are interpolated with the variables defined so far and the process environment, as
-//! Compose does.
+//! Compose does. [`is_secret`] says which names are passed by reference, never by value.
 
 use crate::interpolate::interpolate;
 use std::collections::BTreeMap;
+
+/// Whether an environment name looks like a secret (never written into rendered files).
+pub fn is_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "KEY"]
+        .iter()
+        .any(|s| n.contains(s))
+}
 
 /// A malformed `.env` line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -132,7 +132,7 @@ fn pod_template(project: &str, spec: &JobSpec, opts: &ExportOptions) -> Result<V
     let gpus = gpu_count(spec)?;
     let name = k8s_name(&spec.name);
     let mut limits = serde_json::Map::new();
-    if let Some(c) = spec.resources.cpus {
+    if let Some(c) = spec.resources.cpus.map(|c| c.get()) {
         limits.insert(
             "cpu".into(),
             json!(format!("{}m", (c * 1000.0).round() as u64)),

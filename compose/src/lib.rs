@@ -4,12 +4,12 @@
 //! The pipeline is [`yaml`] (YAML with a position on every node, anchors, aliases and `<<:` merge
 //! keys) → [`load`] (a Compose project: `-f` files, `COMPOSE_FILE`, default file names and
 //! overrides, `.env`, interpolation, Compose's merge rules, profiles) → [`project`] (the typed
-//! [`spec::JobSpec`] of every job, with positions) → [`validate`](mod@validate) (every problem, as positioned
-//! [`Diagnostic`]s) → [`render`](mod@render) (a Compose override with one service per job, written
-//! by [`emit`]) / [`export`]
-//! (Kubernetes and Volcano manifests). [`spec`] holds the job spec that the plugin hands to the
-//! trainer as `job.json`, and [`contract`] the files the trainer writes back; both sides use these
-//! types, declared once here.
+//! `finetune_spec::JobSpec` of every job, with positions, read by [`de`] straight from the
+//! positioned nodes) → [`validate`](mod@validate) (every problem, as positioned [`Diagnostic`]s) →
+//! [`render`](mod@render) (a Compose override with one service per job, written by [`emit`]) /
+//! [`export`] (Kubernetes
+//! and Volcano manifests). The job spec itself, its defaults, ranges and docs, and the files the
+//! trainer writes back, are the `finetune-spec` crate's, which both sides use.
 //!
 //! # Public API (what the plugin codes against)
 //!
@@ -50,7 +50,7 @@
 //! LoadError::diagnostics(&self) -> Vec<Diagnostic>   // print load failures like validate does
 //!
 //! // Provider form: `provider: {type: finetune, options: {...}}`, options as Compose passes
-//! // them (`--key=value`, a list option repeated). Keys: project::PROVIDER_KEYS or dotted paths.
+//! // them (`--key=value`, a list option repeated). Keys: finetune_spec::options::OPTIONS or dotted paths.
 //! project::job_from_provider_options(name: &str, options: &BTreeMap<String, Vec<String>>,
 //!                                    project_dir: &Path) -> Result<JobSpec, Vec<Diagnostic>>
 //!
@@ -102,6 +102,7 @@
 //! and `networks` into it, so other services can `depends_on` the job. A job in `x-finetune.jobs`
 //! must therefore not share its name with a user service. See [`render`](mod@render) and `docs/spec.md`.
 
+pub mod de;
 pub mod diagnostic;
 pub mod emit;
 pub mod env;
@@ -110,9 +111,9 @@ pub mod interpolate;
 pub mod load;
 pub mod merge;
 pub mod model_check;
+pub mod paths;
 pub mod project;
 pub mod render;
-pub mod schema;
 pub mod validate;
 pub mod yaml;
 

@@ -14,10 +14,11 @@
 use crate::diagnostic::{Diagnostic, Position};
 use crate::interpolate::{interpolate_tree, InterpolateError};
 use crate::merge::merge;
+use crate::paths::clean;
 use crate::project::{self, Project};
 use crate::yaml::{self, Kind, Node, YamlError};
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Default compose file names, in Compose's order of preference.
 pub const DEFAULT_FILES: &[&str] = &[
@@ -207,23 +208,6 @@ pub fn absolute(path: &Path, base: &Path) -> PathBuf {
         base.join(path)
     };
     clean(&joined)
-}
-
-/// Remove `.` and resolve `..` lexically.
-pub fn clean(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 fn find_files(opts: &ProjectOptions, cwd: &Path) -> Result<Vec<PathBuf>, LoadError> {

@@ -188,13 +188,7 @@ pub fn job_file_path(spec: &JobSpec) -> PathBuf {
     spec.output.join(JOB_FILE_NAME)
 }
 
-/// Whether an environment name looks like a secret (never written into rendered files).
-pub fn is_secret(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    ["TOKEN", "SECRET", "PASSWORD", "KEY"]
-        .iter()
-        .any(|s| n.contains(s))
-}
+pub use crate::env::is_secret;
 
 /// The deepest directory holding every data file of the job (mounted at `/data`).
 pub fn data_root(spec: &JobSpec) -> PathBuf {

@@ -6,9 +6,11 @@
 //! `<<:` merge keys are applied the way YAML 1.1 (and so Compose) defines them: explicit keys win,
 //! and of several merged maps the earlier wins. Tags are kept, because Compose gives `!reset` and
 //! `!override` a meaning when files are merged. Scalars keep their text and whether they were plain
-//! (unquoted), since only plain scalars are numbers, booleans or null.
+//! (unquoted), since only plain scalars are numbers, booleans or null; the typing rules are
+//! `finetune_spec::tree`'s, shared with the spec's deserializer (`crate::de`).
 
 use crate::diagnostic::Position;
+use finetune_spec::tree;
 use std::path::Path;
 use std::sync::Arc;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -80,7 +82,7 @@ impl Node {
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(&self.kind, Kind::Scalar(s) if s.plain && matches!(s.text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+        matches!(&self.kind, Kind::Scalar(s) if tree::is_null(&s.text, s.plain))
     }
 
     /// The text of a scalar that is not null.
@@ -94,31 +96,17 @@ impl Node {
     /// An integer: a plain integer scalar, or any scalar whose text is one (Compose casts
     /// interpolated values, so `"3"` after `${EPOCHS}` counts).
     pub fn as_i64(&self) -> Option<i64> {
-        let t = self.as_str()?.trim();
-        if let Some(h) = t.strip_prefix("0x") {
-            return i64::from_str_radix(h, 16).ok();
-        }
-        t.parse().ok()
+        tree::as_i64(self.as_str()?)
     }
 
     /// A number (integer or float, YAML spellings of infinity excluded).
     pub fn as_f64(&self) -> Option<f64> {
-        let t = self.as_str()?.trim();
-        t.parse::<f64>().ok().filter(|v| {
-            v.is_finite()
-                && !t
-                    .chars()
-                    .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        })
+        tree::as_f64(self.as_str()?)
     }
 
     /// A boolean, YAML 1.2 core spellings plus the YAML 1.1 ones Compose users write.
     pub fn as_bool(&self) -> Option<bool> {
-        match self.as_str()? {
-            "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
-            "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
-            _ => None,
-        }
+        tree::as_bool(self.as_str()?)
     }
 
     pub fn as_map(&self) -> Option<&Vec<(Node, Node)>> {
@@ -158,12 +146,7 @@ impl Node {
         match &self.kind {
             Kind::Map(_) => "a mapping",
             Kind::Seq(_) => "a list",
-            Kind::Scalar(_) if self.is_null() => "null",
-            Kind::Scalar(s) if !s.plain => "a string",
-            Kind::Scalar(_) if self.as_bool().is_some() => "a boolean",
-            Kind::Scalar(_) if self.as_i64().is_some() => "an integer",
-            Kind::Scalar(_) if self.as_f64().is_some() => "a number",
-            Kind::Scalar(_) => "a string",
+            Kind::Scalar(s) => tree::scalar_type_name(&s.text, s.plain),
         }
     }
 

@@ -77,7 +77,7 @@ fn default_file_names_and_override_files() {
     assert_eq!(p.files.len(), 2, "{:?}", p.files);
     assert!(p.files[0].ends_with("compose.yaml") && p.files[1].ends_with("compose.override.yml"));
     assert!(p.services.contains_key("b") && !p.services.contains_key("a"));
-    assert_eq!(p.job("j").unwrap().spec.train.epochs, 7);
+    assert_eq!(p.job("j").unwrap().spec.train.epochs.get(), 7);
     assert_eq!(p.dir, dir.path());
 }
 
@@ -114,7 +114,7 @@ fn compose_file_variable_project_names_and_env_files() {
     o.project_name = Some("Given_Name".into());
     let p = load_project(&o).unwrap();
     assert_eq!(p.name, "given_name");
-    assert_eq!(p.job("j").unwrap().spec.train.epochs, 9);
+    assert_eq!(p.job("j").unwrap().spec.train.epochs.get(), 9);
     // The process environment wins over env files.
     o.env.insert("EPOCHS".into(), "2".into());
     assert_eq!(
@@ -124,7 +124,8 @@ fn compose_file_variable_project_names_and_env_files() {
             .unwrap()
             .spec
             .train
-            .epochs,
+            .epochs
+            .get(),
         2
     );
     // Without name or COMPOSE_PROJECT_NAME, the directory name.
@@ -160,7 +161,7 @@ fn several_files_merge_and_reset() {
     let p = load_project(&o).unwrap();
     let j = &p.job("j").unwrap().spec;
     assert!(j.depends_on.is_empty());
-    assert_eq!(j.train.batch_size, 4);
+    assert_eq!(j.train.batch_size.get(), 4);
     assert!(!p.services["db"].active);
     o.profiles = vec!["db".into()];
     assert!(load_project(&o).unwrap().services["db"].active);

@@ -147,7 +147,7 @@ pub struct Parameter {
 }
 
 /// Options the plugin itself reads (the rest describe the job, see
-/// `finetune_compose::project::PROVIDER_KEYS`).
+/// `finetune_spec::options::OPTIONS`).
 pub const PLUGIN_KEYS: &[(&str, &str)] = &[
     (
         "job",
@@ -178,15 +178,13 @@ pub fn up_parameters() -> Vec<Parameter> {
         kind: "string",
         default: None,
     });
-    let job = finetune_compose::project::PROVIDER_KEYS
-        .iter()
-        .map(|(name, target)| Parameter {
-            name: name.to_string(),
-            description: format!("sets `{target}` of the job (see docs/spec.md)"),
-            required: false,
-            kind: "string",
-            default: None,
-        });
+    let job = finetune_spec::options::OPTIONS.iter().map(|o| Parameter {
+        name: o.name.to_string(),
+        description: format!("sets `{}` of the job (see docs/spec.md)", o.path),
+        required: false,
+        kind: "string",
+        default: None,
+    });
     plugin.chain(job).collect()
 }
 

@@ -244,7 +244,7 @@ fn visit(
         .labels
         .as_ref()
         .map(|l| l.iter().map(String::as_str).collect());
-    let limit = spec.limit.unwrap_or(usize::MAX);
+    let limit = spec.limit.map_or(usize::MAX, crate::Count::get);
     let mut seen = 0usize;
     let mut emit = |r: Result<Row, DatasetError>| -> bool {
         let r = r.and_then(|row| check_label(path, row, spec, known.as_ref()));
@@ -712,7 +712,7 @@ mod tests {
             b"{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"b\",\"label\":\"y\"}\nbroken\n",
         );
         let mut s = spec(&p);
-        s.limit = Some(2);
+        s.limit = crate::Count::new(2);
         let rows = read_all(&p, &s).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(scan(&p, &s, 5).unwrap().rows, 2);

@@ -3,7 +3,11 @@
 //! - [`job`] is the job spec ([`JobSpec`] and its parts): what one job is after `defaults` are
 //!   merged, variables interpolated and paths resolved. The compose side builds it from the user's
 //!   `x-finetune` section and writes it as `job.json`; the trainer reads that file back into the
-//!   same type.
+//!   same type. [`bounded`] holds its range-checked numbers and [`resources`] its host resources.
+//! - [`describe`] is every key's documentation and default, the source of docs/spec.md; [`options`]
+//!   the flat option names (provider options, trainer flags) and where each goes in the spec.
+//! - [`tree`] and [`de`]: the spec types read from untyped trees (positioned YAML on the compose
+//!   side, nested flat options), with errors that name the node at fault.
 //! - [`contract`] is the rest of the plugin-to-trainer contract: container paths, the files under
 //!   the output directory (`metrics.jsonl`, `status.json`, `run.json`), exit codes, and the one rule
 //!   for "this run is finished".
@@ -18,12 +22,21 @@
 //!
 //! This crate knows neither YAML nor Compose nor burn: the trainer depends on it alone.
 
+pub mod bounded;
 pub mod contract;
 pub mod dataset;
+pub mod de;
+pub mod describe;
 pub mod digest;
+mod forms;
 pub mod job;
 pub mod model_files;
+pub mod options;
 pub mod redact;
+pub mod resources;
 pub mod time;
+pub mod tree;
 
+pub use bounded::{Count, Fraction, NonNegative, Positive, Ratio, SeqLen, Steps};
 pub use job::*;
+pub use resources::*;

@@ -105,7 +105,7 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Dataset, DataError> {
     let all = to_examples(train_rows);
     let (train, eval) = match spec.eval_split {
         None => (all, Vec::new()),
-        Some(f) => split(all, f, seed)?,
+        Some(f) => split(all, f.get(), seed)?,
     };
     Ok(Dataset {
         labels,
@@ -235,7 +235,7 @@ mod tests {
         let labels: Vec<String> = (0..50).map(|i| format!("{}", i % 2)).collect();
         let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
         let mut spec = spec_for(d.path(), &rows(&refs), None);
-        spec.eval_split = Some(0.2);
+        spec.eval_split = finetune_spec::Fraction::new(0.2);
         let a = load(&spec, 7).unwrap();
         let b = load(&spec, 7).unwrap();
         let c = load(&spec, 8).unwrap();
@@ -244,8 +244,12 @@ mod tests {
         assert_ne!(a.eval, c.eval);
         let lines: BTreeSet<usize> = a.train.iter().chain(&a.eval).map(|e| e.line).collect();
         assert_eq!(lines.len(), 50);
-        spec.eval_split = Some(1.5);
-        assert!(matches!(load(&spec, 7), Err(DataError::BadSplit(_))));
+        // Out of (0, 1) a split cannot be built: the spec type refuses it.
+        assert!(finetune_spec::Fraction::new(1.5).is_none());
+        assert!(matches!(
+            split(Vec::new(), 1.5, 7),
+            Err(DataError::BadSplit(_))
+        ));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! `finetune_spec::contract::exit_code`.
 
 use burn::tensor::backend::AutodiffBackend;
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
+use finetune_spec::options::{self, OPTIONS};
+use finetune_spec::tree::Flat;
 use finetune_spec::{DataSpec, JobSpec};
 use finetune_trainer::backend::{self, Chosen, WithBackend};
 use finetune_trainer::error::{is_oom_message, RunError};
@@ -12,6 +14,7 @@ use finetune_trainer::training::{self, TrainOptions};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -68,72 +71,91 @@ enum Command {
     },
 }
 
-#[derive(Args)]
+/// `train`'s arguments: a job file, or the flags of `finetune_spec::options` (the same flat
+/// options the Compose provider takes), read into the spec through the same types, so a flag has
+/// the default and range of the key it sets.
 struct TrainArgs {
     /// The resolved job spec (JSON), as the plugin writes it.
-    #[arg(long, conflicts_with_all = ["model", "train"])]
     job: Option<PathBuf>,
     /// Resume from the newest checkpoint even if it was written for another config or dataset.
-    #[arg(long)]
     force_resume: bool,
-    /// Model directory (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, required_unless_present = "job")]
-    model: Option<PathBuf>,
-    /// Training file (.jsonl or .csv).
-    #[arg(long, required_unless_present = "job")]
-    train: Option<PathBuf>,
-    #[arg(long, conflicts_with = "eval_split")]
-    eval: Option<PathBuf>,
-    #[arg(long)]
-    eval_split: Option<f64>,
-    #[arg(long, default_value = "text")]
-    text_field: String,
-    #[arg(long, default_value = "label")]
-    label_field: String,
-    #[arg(long)]
-    limit: Option<usize>,
-    #[arg(long, default_value = "output")]
-    output: PathBuf,
-    #[arg(long, default_value = "job")]
+    /// The job's name when built from flags.
     name: String,
-    #[arg(long)]
-    epochs: Option<usize>,
-    #[arg(long)]
-    batch_size: Option<usize>,
-    #[arg(long)]
-    lr: Option<f64>,
-    #[arg(long)]
-    max_length: Option<usize>,
-    #[arg(long)]
-    seed: Option<u64>,
-    #[arg(long)]
-    max_steps: Option<u64>,
-    #[arg(long)]
-    warmup_ratio: Option<f64>,
-    #[arg(long)]
-    grad_accum: Option<usize>,
-    /// linear, cosine or constant.
-    #[arg(long)]
-    schedule: Option<String>,
-    #[arg(long)]
-    eval_every_steps: Option<u64>,
-    #[arg(long)]
-    log_every_steps: Option<u64>,
-    #[arg(long)]
-    checkpoint_every: Option<u64>,
-    #[arg(long)]
-    keep_checkpoints: Option<usize>,
-    /// Early stopping patience (evaluations without improvement of eval loss).
-    #[arg(long)]
-    patience: Option<usize>,
-    /// LoRA rank; enables LoRA (default targets query, value).
-    #[arg(long)]
-    lora_r: Option<usize>,
-    #[arg(long)]
-    lora_alpha: Option<f64>,
-    /// auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16.
-    #[arg(long)]
-    precision: Option<String>,
+    /// The spec flags given, by option name, in table order.
+    options: Vec<(String, Vec<String>)>,
+}
+
+/// The option table's flag names (`batch-size`), kept for clap's `&'static str`s.
+static FLAGS: LazyLock<Vec<String>> = LazyLock::new(|| OPTIONS.iter().map(|o| o.flag()).collect());
+
+impl Args for TrainArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let mut cmd = cmd
+            .arg(
+                Arg::new("job")
+                    .long("job")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .conflicts_with_all(["model", "train"])
+                    .help("The resolved job spec (JSON), as the plugin writes it"),
+            )
+            .arg(
+                Arg::new("force_resume")
+                    .long("force-resume")
+                    .action(ArgAction::SetTrue)
+                    .help("Resume from the newest checkpoint even if it was written for another config or dataset"),
+            )
+            .arg(
+                Arg::new("name")
+                    .long("name")
+                    .default_value("job")
+                    .help("The job's name"),
+            );
+        for (o, flag) in OPTIONS.iter().zip(FLAGS.iter()) {
+            let mut arg = Arg::new(o.name)
+                .long(flag.as_str())
+                .help(o.help())
+                .action(if o.list {
+                    ArgAction::Append
+                } else {
+                    ArgAction::Set
+                });
+            for alias in o.flag_aliases {
+                arg = arg.visible_alias(*alias);
+            }
+            if matches!(o.name, "model" | "train") {
+                arg = arg.required_unless_present("job");
+            }
+            cmd = cmd.arg(arg);
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for TrainArgs {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let options = OPTIONS
+            .iter()
+            .filter_map(|o| {
+                let values = m.get_many::<String>(o.name)?;
+                Some((o.name.to_string(), values.cloned().collect()))
+            })
+            .collect();
+        Ok(TrainArgs {
+            job: m.get_one::<PathBuf>("job").cloned(),
+            force_resume: m.get_flag("force_resume"),
+            name: m.get_one::<String>("name").cloned().unwrap_or_default(),
+            options,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
 }
 
 impl TrainArgs {
@@ -145,62 +167,27 @@ impl TrainArgs {
                 RunError::BadInput(format!("{}: invalid job spec: {e}", path.display()))
             });
         }
-        let mut train = serde_json::Map::new();
-        let mut put = |k: &str, v: serde_json::Value| {
-            if !v.is_null() {
-                train.insert(k.into(), v);
-            }
-        };
-        use serde_json::json;
-        put("epochs", json!(self.epochs));
-        put("batch_size", json!(self.batch_size));
-        put("learning_rate", json!(self.lr));
-        put("max_length", json!(self.max_length));
-        put("seed", json!(self.seed));
-        put("max_steps", json!(self.max_steps));
-        put("warmup_ratio", json!(self.warmup_ratio));
-        put("grad_accum", json!(self.grad_accum));
-        put("schedule", json!(self.schedule));
-        put("eval_every_steps", json!(self.eval_every_steps));
-        put("log_every_steps", json!(self.log_every_steps));
-        put(
-            "precision",
-            json!(self.precision.as_deref().map(str::to_ascii_lowercase)),
-        );
-        put(
-            "early_stopping",
-            json!(self.patience.map(|p| json!({ "patience": p }))),
-        );
-        let method = match self.lora_r {
-            Some(r) => {
-                json!({"lora": {"r": r, "alpha": self.lora_alpha.unwrap_or(2.0 * r as f64)}})
-            }
-            None => json!("full"),
-        };
-        let mut checkpoint = serde_json::Map::new();
-        if let Some(n) = self.checkpoint_every {
-            checkpoint.insert("every_steps".into(), json!(n));
+        let scalar = |s: &str| Flat::Scalar(s.to_string());
+        let mut given: Vec<(Flat, Flat)> = self
+            .options
+            .iter()
+            .map(|(k, vals)| {
+                let v = match vals.as_slice() {
+                    [one] => scalar(one),
+                    many => Flat::Seq(many.iter().map(|s| scalar(s)).collect()),
+                };
+                (scalar(k), v)
+            })
+            .collect();
+        if !self.options.iter().any(|(k, _)| k == "output") {
+            given.push((scalar("output"), scalar("output")));
         }
-        if let Some(k) = self.keep_checkpoints {
-            checkpoint.insert("keep".into(), json!(k));
+        let (mut tree, _) = options::nest(&Flat::Map(Vec::new()), &given);
+        if let Flat::Map(entries) = &mut tree {
+            entries.push((scalar("name"), scalar(&self.name)));
         }
-        let spec = json!({
-            "name": self.name,
-            "model": self.model,
-            "data": {
-                "train": self.train, "eval": self.eval, "eval_split": self.eval_split,
-                "text": self.text_field, "label": self.label_field, "limit": self.limit,
-            },
-            "method": method,
-            "train": train,
-            "checkpoint": checkpoint,
-            "output": self.output,
-        });
-        let mut spec = spec;
-        if let Some(d) = spec["data"].as_object_mut() {
-            d.retain(|_, v| !v.is_null());
-        }
-        serde_json::from_value(spec).map_err(|e| RunError::BadInput(format!("invalid flags: {e}")))
+        finetune_spec::de::from_tree(&tree)
+            .map_err(|e| RunError::BadInput(format!("invalid flags: {}", e.describe(&tree))))
     }
 }
 

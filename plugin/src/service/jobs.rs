@@ -6,12 +6,12 @@ use super::image;
 use crate::scheduler::{GpuNeed, Request};
 use finetune_compose::{render, Project, RenderOptions};
 use finetune_spec::contract::RunRecord;
-use finetune_spec::{Gpus, JobSpec};
+use finetune_spec::{Count, Gpus, JobSpec, Steps};
 use std::collections::BTreeMap;
 
 /// Smoke runs: this many optimizer steps on this many rows of each file.
-pub const SMOKE_STEPS: u64 = 3;
-pub const SMOKE_ROWS: usize = 32;
+pub const SMOKE_STEPS: Steps = Steps::of(3);
+pub const SMOKE_ROWS: Count = Count::of(32);
 
 /// Render options shared by `config`, `up` and the provider. The image is left to the
 /// renderer's default (`docker-finetune/trainer:<version>`, `-cuda` for GPU jobs), which is what
@@ -61,7 +61,7 @@ pub fn request(spec: &JobSpec, gpu_runtime: bool) -> Request {
         name: spec.name.clone(),
         priority: spec.priority,
         gpus: gpu_need(spec, gpu_runtime),
-        cpus: spec.resources.cpus,
+        cpus: spec.resources.cpus.map(|c| c.get()),
         memory: spec.resources.memory.map(|m| m.0),
     }
 }
@@ -70,10 +70,10 @@ pub fn request(spec: &JobSpec, gpu_runtime: bool) -> Request {
 pub fn smoke_spec(spec: &mut JobSpec) {
     spec.output = spec.output.join("smoke");
     spec.train.max_steps = Some(SMOKE_STEPS);
-    spec.train.epochs = 1;
+    spec.train.epochs = Count::of(1);
     spec.train.eval_every_steps = None;
     spec.train.early_stopping = None;
-    spec.train.log_every_steps = 1;
+    spec.train.log_every_steps = Steps::of(1);
     spec.checkpoint.every_steps = 0;
     spec.data.limit = Some(spec.data.limit.map_or(SMOKE_ROWS, |l| l.min(SMOKE_ROWS)));
 }

@@ -45,9 +45,9 @@ impl LoraConfig {
     /// Checks a spec: `r > 0`, dropout in [0, 1), every target matching some layer.
     pub fn from_spec(spec: &LoraSpec) -> Result<Self, ModelError> {
         let cfg = LoraConfig {
-            r: spec.r,
-            alpha: spec.alpha,
-            dropout: spec.dropout,
+            r: spec.r.get(),
+            alpha: spec.alpha.get(),
+            dropout: spec.dropout.get(),
             targets: spec.targets.clone(),
         };
         cfg.check()?;

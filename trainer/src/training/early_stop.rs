@@ -29,8 +29,8 @@ impl StopState {
         };
         let improved = match self.best {
             None => true,
-            Some(b) if lower_is_better => value < b - cfg.min_delta,
-            Some(b) => value > b + cfg.min_delta,
+            Some(b) if lower_is_better => value < b - cfg.min_delta.get(),
+            Some(b) => value > b + cfg.min_delta.get(),
         };
         if improved {
             self.best = Some(value);
@@ -40,13 +40,14 @@ impl StopState {
         } else {
             self.bad_evals += 1;
         }
-        self.bad_evals >= cfg.patience.max(1)
+        self.bad_evals >= cfg.patience.get()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use finetune_spec::{Count, NonNegative};
 
     fn m(loss: f64, acc: f64) -> EvalMetrics {
         EvalMetrics {
@@ -60,9 +61,9 @@ mod tests {
     #[test]
     fn stops_after_patience_without_improvement() {
         let cfg = EarlyStopping {
-            patience: 2,
+            patience: Count::of(2),
             metric: StopMetric::EvalLoss,
-            min_delta: 0.01,
+            min_delta: NonNegative::of(0.01),
         };
         let mut s = StopState::default();
         assert!(!s.observe(&cfg, 1, &m(1.0, 0.0)));
@@ -73,9 +74,9 @@ mod tests {
         assert_eq!(s.best_step, Some(3));
         assert_eq!(s.best_eval, Some(m(0.5, 0.0)));
         let acc = EarlyStopping {
-            patience: 1,
+            patience: Count::of(1),
             metric: StopMetric::Accuracy,
-            min_delta: 0.0,
+            min_delta: NonNegative::of(0.0),
         };
         let mut s = StopState::default();
         assert!(!s.observe(&acc, 6, &m(0.0, 0.5)));

@@ -72,7 +72,10 @@ pub fn train<B: AutodiffBackend>(
     let started = Instant::now();
     let started_at = now_rfc3339();
     let config_hash = job.config_hash();
-    validate_spec(job)?;
+    // Ranges are the spec types' own; what no single field can say is `check`.
+    if let Some(p) = job.check().into_iter().next() {
+        return Err(RunError::BadInput(p.to_string()));
+    }
     let out = OutputDir::create(&job.output)?;
     if let Some(record) = out.finished_run(&config_hash) {
         log(format!(
@@ -108,8 +111,8 @@ pub fn train<B: AutodiffBackend>(
     let (batches_per_epoch, steps_per_epoch, total_steps) =
         state::step_counts(&job.train, ds.train.len());
     let sched = LrSchedule::new(
-        job.train.learning_rate,
-        job.train.warmup_ratio,
+        job.train.learning_rate.get(),
+        job.train.warmup_ratio.get(),
         total_steps,
         job.train.schedule,
     );
@@ -128,7 +131,7 @@ pub fn train<B: AutodiffBackend>(
         pid: std::process::id(),
         total_steps,
         steps_per_epoch,
-        epochs: job.train.epochs,
+        epochs: job.train.epochs.get(),
         step: pos.step,
         resumed_from_step: resumed_from,
         started_at: started_at.clone(),
@@ -171,32 +174,4 @@ pub fn train<B: AutodiffBackend>(
         record,
         already_done: false,
     })
-}
-
-/// Settings the spec's serde types cannot rule out.
-fn validate_spec(job: &JobSpec) -> Result<(), RunError> {
-    let t = &job.train;
-    let bad = |m: String| Err(RunError::BadInput(m));
-    if t.batch_size == 0 {
-        return bad("train.batch_size must be at least 1".into());
-    }
-    if t.epochs == 0 {
-        return bad("train.epochs must be at least 1".into());
-    }
-    if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-        return bad(format!(
-            "train.learning_rate must be > 0, got {}",
-            t.learning_rate
-        ));
-    }
-    if !(0.0..=1.0).contains(&t.warmup_ratio) {
-        return bad(format!(
-            "train.warmup_ratio must be in [0, 1], got {}",
-            t.warmup_ratio
-        ));
-    }
-    if t.max_length < 2 {
-        return bad("train.max_length must be at least 2".into());
-    }
-    Ok(())
 }

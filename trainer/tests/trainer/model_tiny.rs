@@ -25,9 +25,9 @@ fn labels() -> Vec<String> {
 
 fn lora(targets: &[&str]) -> Method {
     Method::Lora(LoraSpec {
-        r: 4,
-        alpha: 8.0,
-        dropout: 0.0,
+        r: finetune_spec::Count::of(4),
+        alpha: finetune_spec::Positive::of(8.0),
+        dropout: finetune_spec::Ratio::of(0.0),
         targets: targets.iter().map(|s| s.to_string()).collect(),
     })
 }

@@ -1,0 +1,219 @@
+//! One job node (defaults merged) into a [`Job`]: the spec read with positions ([`read_job`]),
+//! the rules across fields (`JobSpec::check`), and what only the project can tell: paths
+//! resolved against (and kept inside) the project directory, `depends_on` naming real services,
+//! literal secrets in `environment`.
+
+use super::declare::Declared;
+use super::{Job, JobSource, Service};
+use crate::de::{join, read_job, At};
+use crate::diagnostic::{suggest, Diagnostic, Position};
+use crate::env::is_secret;
+use crate::paths::resolve_path;
+use crate::yaml::{Kind, Node};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// What a job is checked against.
+pub(super) struct Context<'a> {
+    /// The project directory.
+    pub dir: &'a Path,
+    pub services: &'a BTreeMap<String, Service>,
+    /// Every declared job (a job may depend on another).
+    pub job_names: &'a BTreeSet<String>,
+}
+
+/// The job, or `None` when it has an error (every problem is pushed onto `diags`).
+pub(super) fn job_from_node(
+    d: &Declared,
+    node: &Node,
+    ctx: &Context,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Job> {
+    let (name, path) = (d.name.as_str(), d.path.as_str());
+    let before = diags.len();
+    if node.as_map().is_none() {
+        diags.push(Diagnostic::error(
+            &node.pos,
+            path,
+            format!(
+                "expected a job mapping (`model`, `data`, `output`...), found {}",
+                node.type_name()
+            ),
+        ));
+        return None;
+    }
+    let at = At {
+        path,
+        pos: &d.pos,
+        name: Some(name),
+    };
+    let spec = read_job(node, &at, diags);
+    if let Some(spec) = &spec {
+        for p in spec.check() {
+            let pos = key_of(node, p.path).map_or(&d.pos, |k| &k.pos);
+            diags.push(Diagnostic::error(pos, join(path, p.path), p.message).with_hint(p.hint));
+        }
+    }
+    check_depends_on(node, name, path, ctx, diags);
+    warn_literal_secrets(node, path, diags);
+    let resolved = resolve_paths(node, path, ctx.dir, diags);
+    let mut spec = spec?;
+    if diags[before..].iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    for (rel, p) in resolved {
+        match rel {
+            "model" => spec.model = p,
+            "data.train" => spec.data.train = p,
+            "data.eval" => spec.data.eval = Some(p),
+            "output" => spec.output = p,
+            _ => spec.cache = Some(p),
+        }
+    }
+    let mut positions = BTreeMap::new();
+    record_positions(node, "", &mut positions);
+    Some(Job {
+        spec,
+        position: d.pos.clone(),
+        source: d.source.clone(),
+        key_path: path.to_string(),
+        positions,
+    })
+}
+
+/// The value at a dotted path under `node`.
+fn lookup<'a>(node: &'a Node, rel: &str) -> Option<&'a Node> {
+    rel.split('.').try_fold(node, |n, k| n.get(k))
+}
+
+/// The key node of a dotted path, for messages about the key itself.
+fn key_of<'a>(node: &'a Node, rel: &str) -> Option<&'a Node> {
+    match rel.rsplit_once('.') {
+        Some((parent, last)) => lookup(node, parent)?.key(last),
+        None => node.key(rel),
+    }
+}
+
+fn check_depends_on(
+    node: &Node,
+    name: &str,
+    path: &str,
+    ctx: &Context,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for dep in node
+        .get("depends_on")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+    {
+        let Some(d) = dep.as_str() else { continue };
+        if !ctx.services.contains_key(d) && !ctx.job_names.contains(d) {
+            let e = Diagnostic::error(
+                &dep.pos,
+                join(path, "depends_on"),
+                format!("`depends_on` names `{d}`, which is not a service of this project"),
+            );
+            diags.push(match suggest(d, ctx.services.keys().map(String::as_str)) {
+                Some(m) => e.with_hint(format!("did you mean `{m}`?")),
+                None => e.with_hint(
+                    "declare the service under `services:` or remove it from `depends_on`",
+                ),
+            });
+        } else if d == name {
+            diags.push(Diagnostic::error(
+                &dep.pos,
+                join(path, "depends_on"),
+                format!("job `{name}` depends on itself"),
+            ));
+        }
+    }
+}
+
+/// A literal value for a secret-looking name is never rendered (it is passed by reference);
+/// say so, since keeping secrets in a compose file is itself worth a second look.
+fn warn_literal_secrets(node: &Node, path: &str, diags: &mut Vec<Diagnostic>) {
+    let Some(Kind::Map(env)) = node.get("environment").map(|e| &e.kind) else {
+        return;
+    };
+    for (k, v) in env {
+        let key = k.key_text();
+        if is_secret(&key) && v.as_str().is_some_and(|s| !s.is_empty()) {
+            diags.push(
+                Diagnostic::warning(&v.pos, join(path, &format!("environment.{key}")), format!("`{key}` looks like a secret but has a literal value here"))
+                    .with_hint(format!("write `{key}:` with no value and set it in the environment of `docker finetune`; the literal is passed by reference and never written to rendered files")),
+            );
+        }
+    }
+}
+
+/// The job's paths resolved against the project directory, never above it.
+fn resolve_paths(
+    node: &Node,
+    path: &str,
+    dir: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(&'static str, PathBuf)> {
+    let mut resolved = Vec::new();
+    for rel in ["model", "data.train", "data.eval", "output", "cache"] {
+        let Some(v) = lookup(node, rel) else { continue };
+        let Some(text) = v.as_str() else { continue };
+        if text.trim().is_empty() {
+            diags.push(
+                Diagnostic::error(&v.pos, join(path, rel), "empty path")
+                    .with_hint("write a path relative to the project directory"),
+            );
+            continue;
+        }
+        match resolve_path(text, dir) {
+            Ok(p) => resolved.push((rel, p)),
+            Err(p) => diags.push(
+                Diagnostic::error(
+                    &v.pos,
+                    join(path, rel),
+                    format!(
+                        "path `{text}` escapes the project directory {} (resolves to {})",
+                        dir.display(),
+                        p.display()
+                    ),
+                )
+                .with_hint(
+                    "keep job files inside the project directory, or write an absolute path",
+                ),
+            ),
+        }
+    }
+    resolved
+}
+
+fn record_positions(node: &Node, path: &str, out: &mut BTreeMap<String, Position>) {
+    match &node.kind {
+        Kind::Map(entries) => {
+            for (k, v) in entries {
+                let p = join(path, &k.key_text());
+                out.insert(p.clone(), v.pos.clone());
+                record_positions(v, &p, out);
+            }
+        }
+        Kind::Seq(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                out.insert(p.clone(), v.pos.clone());
+                record_positions(v, &p, out);
+            }
+        }
+        Kind::Scalar(_) => {}
+    }
+}
+
+/// Provider jobs have no section of their own to refer to.
+pub(super) fn provider_declared(name: &str, pos: Position, path: &str) -> Declared {
+    Declared {
+        name: name.to_string(),
+        node: Node::empty_map(pos.clone()),
+        pos,
+        source: JobSource::Provider(name.to_string()),
+        path: path.to_string(),
+        active: true,
+    }
+}
