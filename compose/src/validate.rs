@@ -242,9 +242,9 @@ fn absent_fields(job: &Job, file: &Path, scan: &dataset::Scan) -> Vec<Diagnostic
         };
         // The key when the spec sets it, else the `data` mapping holding the default.
         let pos = job
-            .positions
+            .key_positions
             .get(rel)
-            .or_else(|| job.positions.get("data"))
+            .or_else(|| job.key_positions.get("data"))
             .unwrap_or(&job.position);
         let fields: Vec<&str> = scan.fields.iter().map(String::as_str).collect();
         let candidates: Vec<&str> = fields.iter().copied().filter(|f| f != other).collect();

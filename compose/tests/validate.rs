@@ -88,7 +88,7 @@ fn a_label_field_no_row_has_is_one_error_at_its_key() {
         let d = &all[0];
         assert_eq!(
             (d.file.as_path(), d.line, d.col),
-            (dir.path().join("compose.yaml").as_path(), 7, 16),
+            (dir.path().join("compose.yaml").as_path(), 7, 9),
             "{d}"
         );
         assert_eq!(d.path, "x-finetune.jobs.j.data.label");

@@ -71,13 +71,15 @@ pub(super) fn job_from_node(
         }
     }
     let mut positions = BTreeMap::new();
-    record_positions(node, "", &mut positions);
+    let mut key_positions = BTreeMap::new();
+    record_positions(node, "", &mut positions, &mut key_positions);
     Some(Job {
         spec,
         position: d.pos.clone(),
         source: d.source.clone(),
         key_path: path.to_string(),
         positions,
+        key_positions,
     })
 }
 
@@ -186,20 +188,28 @@ fn resolve_paths(
     resolved
 }
 
-fn record_positions(node: &Node, path: &str, out: &mut BTreeMap<String, Position>) {
+/// Fills `values` with the position of every value and `keys` with that of every mapping key,
+/// by path relative to the job.
+fn record_positions(
+    node: &Node,
+    path: &str,
+    values: &mut BTreeMap<String, Position>,
+    keys: &mut BTreeMap<String, Position>,
+) {
     match &node.kind {
         Kind::Map(entries) => {
             for (k, v) in entries {
                 let p = join(path, &k.key_text());
-                out.insert(p.clone(), v.pos.clone());
-                record_positions(v, &p, out);
+                values.insert(p.clone(), v.pos.clone());
+                keys.insert(p.clone(), k.pos.clone());
+                record_positions(v, &p, values, keys);
             }
         }
         Kind::Seq(items) => {
             for (i, v) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
-                out.insert(p.clone(), v.pos.clone());
-                record_positions(v, &p, out);
+                values.insert(p.clone(), v.pos.clone());
+                record_positions(v, &p, values, keys);
             }
         }
         Kind::Scalar(_) => {}

@@ -102,12 +102,20 @@ pub struct Job {
     pub key_path: String,
     /// The position of every value in the job, by path relative to the job (`data.train`).
     pub positions: BTreeMap<String, Position>,
+    /// The position of every key in the job (the `label` of `label: category`), by the same
+    /// paths: errors about a setting as a whole point there.
+    pub key_positions: BTreeMap<String, Position>,
 }
 
 impl Job {
     /// The position of a value of the job (`model`, `data.train`), else the job's own.
     pub fn position_of(&self, rel: &str) -> &Position {
         self.positions.get(rel).unwrap_or(&self.position)
+    }
+
+    /// The position of a key of the job (`data.label`), else the job's own.
+    pub fn key_position_of(&self, rel: &str) -> &Position {
+        self.key_positions.get(rel).unwrap_or(&self.position)
     }
 }
 

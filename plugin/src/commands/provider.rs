@@ -158,6 +158,7 @@ fn job_project(call: &Call, service: &str) -> anyhow::Result<(Project, String)> 
             source: JobSource::Section,
             key_path: format!("services.{service}.provider.options"),
             positions: BTreeMap::new(),
+            key_positions: BTreeMap::new(),
         }],
         diagnostics: vec![],
         env: std::env::vars().collect(),

@@ -25,7 +25,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             &inner,
             self.tok,
             &self.ds.eval,
-            self.job.train.batch_size.max(1) * 2,
+            self.job.train.batch_size.get() * 2,
             self.device,
         )?;
         self.write(
@@ -69,6 +69,6 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             .train
             .early_stopping
             .as_ref()
-            .is_some_and(|c| pos.stop.bad_evals >= c.patience.max(1))
+            .is_some_and(|c| pos.stop.bad_evals >= c.patience.get())
     }
 }

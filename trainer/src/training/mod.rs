@@ -94,7 +94,7 @@ pub fn train<B: AutodiffBackend>(
             "train.early_stopping needs an eval set: set data.eval or data.eval_split".into(),
         ));
     }
-    let tok = TextTokenizer::from_dir(&job.model, job.train.max_length)?;
+    let tok = TextTokenizer::from_dir(&job.model, job.train.max_length.get())?;
     let resume = resume::find(&out, &ds, &config_hash, opts.force_resume)?;
 
     let loaded =
@@ -116,7 +116,7 @@ pub fn train<B: AutodiffBackend>(
         total_steps,
         job.train.schedule,
     );
-    let mut opt = AdamW::<B::InnerBackend>::new(job.train.weight_decay);
+    let mut opt = AdamW::<B::InnerBackend>::new(job.train.weight_decay.get());
     let resumed_from = resume.as_ref().map(|l| l.manifest.step);
     let (mut net, mut pos) = match resume {
         Some(l) => resume::restore(loaded.model, &mut opt, l, device)?,

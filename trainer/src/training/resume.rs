@@ -138,7 +138,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             manifest,
             &tensors,
             &opt.export_state(),
-            self.job.checkpoint.keep,
+            self.job.checkpoint.keep.get(),
         )?;
         log(format!("checkpoint {}", dir.display()));
         Ok(())

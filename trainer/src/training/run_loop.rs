@@ -26,11 +26,11 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         process_start: Option<Instant>,
     ) -> Result<ExitReason, RunError> {
         let t = &self.job.train;
-        let accum = t.grad_accum.max(1);
-        let bs = t.batch_size.max(1);
+        let accum = t.grad_accum.get();
+        let bs = t.batch_size.get();
         let limit_reason = if t
             .max_steps
-            .is_some_and(|m| m < self.batches_per_epoch.div_ceil(accum) as u64 * t.epochs as u64)
+            .is_some_and(|m| m.get() < self.batches_per_epoch.div_ceil(accum) as u64 * t.epochs.get() as u64)
         {
             ExitReason::MaxSteps
         } else {
@@ -47,7 +47,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         let mut window_time = 0.0f64;
         let mut first_step_logged = false;
         let mut last_saved = pos.step;
-        while pos.epoch < t.epochs {
+        while pos.epoch < t.epochs.get() {
             let batches = data::epoch_batches(self.ds.train.len(), bs, t.seed, pos.epoch);
             while pos.batch_in_epoch < batches.len() {
                 let t0 = Instant::now();
@@ -70,7 +70,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                     }
                 }
                 let epoch_f = pos.epoch as f64 + pos.batch_in_epoch as f64 / batches.len() as f64;
-                if pos.step.is_multiple_of(t.log_every_steps.max(1)) || pos.step == self.total_steps
+                if pos.step.is_multiple_of(t.log_every_steps.get()) || pos.step == self.total_steps
                 {
                     let rec = TrainLog {
                         step: pos.step,
@@ -94,7 +94,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                 let end_of_epoch = pos.batch_in_epoch >= batches.len();
                 let done = pos.step >= self.total_steps;
                 let mut stop = false;
-                if let Some(every) = t.eval_every_steps.filter(|&e| e > 0) {
+                if let Some(every) = t.eval_every_steps.map(|e| e.get()) {
                     if pos.step.is_multiple_of(every) && !self.ds.eval.is_empty() {
                         let m = self.eval(net, pos, metrics)?;
                         log(format!("eval at step {}: {}", pos.step, fmt_eval(&m)));

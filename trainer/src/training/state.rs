@@ -67,11 +67,11 @@ impl Position {
 /// How many batches and optimizer steps a run of `t` over `rows` training rows has:
 /// (batches per epoch, steps per epoch, total steps with `max_steps` applied).
 pub(super) fn step_counts(t: &TrainSpec, rows: usize) -> (usize, u64, u64) {
-    let batches_per_epoch = rows.div_ceil(t.batch_size.max(1));
-    let steps_per_epoch = batches_per_epoch.div_ceil(t.grad_accum.max(1)) as u64;
-    let mut total_steps = steps_per_epoch * t.epochs as u64;
+    let batches_per_epoch = rows.div_ceil(t.batch_size.get());
+    let steps_per_epoch = batches_per_epoch.div_ceil(t.grad_accum.get()) as u64;
+    let mut total_steps = steps_per_epoch * t.epochs.get() as u64;
     if let Some(max) = t.max_steps {
-        total_steps = total_steps.min(max);
+        total_steps = total_steps.min(max.get());
     }
     (batches_per_epoch, steps_per_epoch, total_steps)
 }

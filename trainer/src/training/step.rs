@@ -64,7 +64,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             )));
         }
         let norm = optim::global_grad_norm(net, &acc);
-        let factor = optim::clip_factor(norm, t.max_grad_norm);
+        let factor = optim::clip_factor(norm, t.max_grad_norm.map(|m| m.get()));
         let lr = self.sched.lr(pos.step);
         *net = opt.step(lr, factor, net.clone(), acc);
         Ok(Stepped {
