@@ -176,16 +176,7 @@ fn compose_v2() -> bool {
 fn compose_config(dir: &Path) -> serde_json::Value {
     let out = Command::new("docker")
         .current_dir(dir)
-        .args([
-            "compose",
-            "-f",
-            "compose.yaml",
-            "-f",
-            "rendered.yaml",
-            "config",
-            "--format",
-            "json",
-        ])
+        .args("compose -f compose.yaml -f rendered.yaml config --format json".split(' '))
         .output()
         .unwrap();
     assert!(

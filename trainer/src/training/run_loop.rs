@@ -28,10 +28,9 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         let t = &self.job.train;
         let accum = t.grad_accum.get();
         let bs = t.batch_size.get();
-        let limit_reason = if t
-            .max_steps
-            .is_some_and(|m| m.get() < self.batches_per_epoch.div_ceil(accum) as u64 * t.epochs.get() as u64)
-        {
+        let limit_reason = if t.max_steps.is_some_and(|m| {
+            m.get() < self.batches_per_epoch.div_ceil(accum) as u64 * t.epochs.get() as u64
+        }) {
             ExitReason::MaxSteps
         } else {
             ExitReason::Completed
