@@ -69,7 +69,7 @@ pub const DATA: &[Field] = &[
         "train",
         Ty::Path,
         "required",
-        "training file, `.jsonl` or `.csv`",
+        "training file, `.jsonl`, `.csv` or `.parquet`",
     ),
     f(
         "eval",
@@ -91,12 +91,12 @@ pub const DATA: &[Field] = &[
         "text",
         Ty::Str,
         "text",
-        "field (JSONL key or CSV column) holding the text",
+        "field (JSONL key, CSV or Parquet column) holding the text",
     ),
     f("label", Ty::Str, "label", "field holding the label"),
     f(
         "format",
-        Ty::Enum(&["jsonl", "csv"]),
+        Ty::Enum(&["jsonl", "csv", "parquet"]),
         "from the extension",
         "file format",
     ),
