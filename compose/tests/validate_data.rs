@@ -68,8 +68,8 @@ fn three_classes_pass_and_an_eval_only_label_is_named() {
 fn imbalance_over_10_to_1_is_a_warning_with_the_counts() {
     let mut rows: Vec<(String, &str)> = (0..22).map(|i| (format!("p{i}"), "pos")).collect();
     rows.extend((0..5).map(|i| (format!("n{i}"), "neg")));
-    rows.push(("u".into(), "neu".into()));
-    rows.push(("v".into(), "neu".into()));
+    rows.push(("u".into(), "neu"));
+    rows.push(("v".into(), "neu"));
     let refs: Vec<(&str, &str)> = rows.iter().map(|(t, l)| (t.as_str(), *l)).collect();
     let eval = jsonl(&[("x", "pos"), ("y", "neg")]);
     let (_d, p) = with_data(
