@@ -16,6 +16,7 @@ use finetune_spec::dataset;
 use finetune_spec::DataFormat;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Bad rows reported per data file.
 pub const MAX_ROW_ERRORS: usize = 10;
@@ -79,7 +80,7 @@ pub fn check_files(job: &Job) -> Vec<Diagnostic> {
                         file.display()
                     ),
                 )
-                .with_hint("name it .jsonl or .csv, or set `data.format`"),
+                .with_hint("name it .jsonl, .csv or .parquet, or set `data.format`"),
             );
         }
     }
@@ -143,16 +144,23 @@ pub fn check_data(job: &Job) -> DataReport {
                         report.diagnostics.push(d);
                     }
                 }
-                for (msg, line) in scan.errors.iter().zip(&scan.error_lines) {
-                    let prefix = format!("{}:{line}: ", file.display());
-                    let pos = crate::Position::new(std::sync::Arc::from(file.as_path()), *line, 1);
-                    report.diagnostics.push(
-                        Diagnostic::error(&pos, &key, msg.strip_prefix(&prefix).unwrap_or(msg))
-                            .with_hint(format!(
-                                "fields are `data.text: {}` and `data.label: {}`",
-                                spec.data.text, spec.data.label
-                            )),
-                    );
+                let rows = scan.error_lines.iter().zip(&scan.error_places);
+                for (msg, (line, place)) in scan.errors.iter().zip(rows) {
+                    // A text file's row is a position in it; a Parquet row is named in the
+                    // message, which stays whole, at the spec's key.
+                    let (pos, short) = if *place == format!("{}:{line}", file.display()) {
+                        let pos = crate::Position::new(Arc::from(file.as_path()), *line, 1);
+                        let rest = msg.strip_prefix(place.as_str()).unwrap_or(msg);
+                        (pos, rest.trim_start_matches(": "))
+                    } else {
+                        (job.position_of(&rel).clone(), msg.as_str())
+                    };
+                    report
+                        .diagnostics
+                        .push(Diagnostic::error(&pos, &key, short).with_hint(format!(
+                            "fields are `data.text: {}` and `data.label: {}`",
+                            spec.data.text, spec.data.label
+                        )));
                 }
                 // Rows lacking a field no row has were reported once, above.
                 let shown = scan.errors.len() + scan.absent.values().sum::<usize>();
@@ -215,18 +223,73 @@ pub fn check_data(job: &Job) -> DataReport {
                     Diagnostic::error(
                         job.position_of("data.eval"),
                         format!("{}.data.eval", job.key_path),
-                        format!(
-                            "the eval data has labels the training data lacks: {}",
-                            unknown.join(", ")
-                        ),
+                        dataset::eval_only_labels_message(&unknown),
                     )
                     .with_hint("list every label in `data.labels`, or fix the eval file"),
                 );
             }
         }
     }
+    extra.extend(balance_and_overlap(job, &report.files));
     report.diagnostics.extend(extra);
     report
+}
+
+/// The largest class may have at most this many times the rows of the smallest before
+/// `validate --data` warns.
+pub const MAX_IMBALANCE: usize = 10;
+
+/// Warnings about data that trains but misleads: classes in the train file over
+/// [`MAX_IMBALANCE`]:1, and eval rows whose text is also in the train file.
+fn balance_and_overlap(job: &Job, files: &[DataFile]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let file = |role: &str| {
+        files
+            .iter()
+            .find(|f| f.role == role && f.scan.absent.is_empty())
+    };
+    let key = |rel: &str| format!("{}.{rel}", job.key_path);
+    let Some(train) = file("train") else {
+        return out;
+    };
+    let counts = &train.scan.labels;
+    let (min, max) = (counts.values().min(), counts.values().max());
+    if let (Some(&min), Some(&max)) = (min, max) {
+        if counts.len() >= 2 && max > MAX_IMBALANCE * min {
+            let mut by_size: Vec<(&String, &usize)> = counts.iter().collect();
+            by_size.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let listed: Vec<String> = by_size.iter().map(|(l, n)| format!("`{l}` {n}")).collect();
+            out.push(
+                Diagnostic::warning(
+                    job.position_of("data.train"),
+                    key("data.train"),
+                    format!(
+                        "the training classes are imbalanced over {MAX_IMBALANCE}:1 ({:.1}:1): {} rows",
+                        max as f64 / min as f64,
+                        listed.join(", ")
+                    ),
+                )
+                .with_hint("the model may learn to predict the large classes; balance the data, and read the per-class F1 in `docker finetune runs`"),
+            );
+        }
+    }
+    if let Some(eval) = file("eval") {
+        let dups = dataset::duplicate_texts(&train.scan, &eval.scan);
+        if dups > 0 {
+            out.push(
+                Diagnostic::warning(
+                    job.position_of("data.eval"),
+                    key("data.eval"),
+                    format!(
+                        "{dups} of {} eval rows have a text that is also in the training data",
+                        eval.scan.good_rows
+                    ),
+                )
+                .with_hint("their scores overstate how the model does on new text; remove them from one file"),
+            );
+        }
+    }
+    out
 }
 
 /// One error per `data.text`/`data.label` name that no row of `file` has, at that key, with the

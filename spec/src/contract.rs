@@ -88,6 +88,21 @@ pub struct EvalMetrics {
     pub accuracy: f64,
     pub macro_f1: f64,
     pub samples: u64,
+    /// Precision, recall, F1 and support of each label, by label name (every label of the
+    /// model). Absent in files written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_class: BTreeMap<String, ClassMetrics>,
+}
+
+/// One label's scores on the eval set, as sklearn's `classification_report` gives them (a score
+/// whose denominator is 0 is 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Eval rows whose gold label this is.
+    pub support: u64,
 }
 
 /// Why a run ended, as recorded in `run.json`.

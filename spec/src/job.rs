@@ -123,14 +123,16 @@ fn default_label_field() -> String {
 pub enum DataFormat {
     Jsonl,
     Csv,
+    Parquet,
 }
 
 impl DataFormat {
-    /// The format a path's extension implies (`.jsonl`/`.ndjson`/`.json`, `.csv`).
+    /// The format a path's extension implies (`.jsonl`/`.ndjson`/`.json`, `.csv`, `.parquet`).
     pub fn from_path(path: &std::path::Path) -> Option<DataFormat> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "jsonl" | "ndjson" | "json" => Some(DataFormat::Jsonl),
             "csv" => Some(DataFormat::Csv),
+            "parquet" | "pq" => Some(DataFormat::Parquet),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@
 //! - [`contract`] is the rest of the plugin-to-trainer contract: container paths, the files under
 //!   the output directory (`metrics.jsonl`, `status.json`, `run.json`), exit codes, and the one rule
 //!   for "this run is finished".
-//! - [`dataset`] reads the dataset files (JSONL, CSV) the same way on both sides, so
+//! - [`dataset`] reads the dataset files (JSONL, CSV, Parquet) the same way on both sides, so
 //!   `validate --data` on the host reports exactly what the trainer would refuse.
 //! - [`model_files`] checks a model directory's files (the safetensors header and its byte ranges,
 //!   `pytorch_model.bin`'s container, `config.json`'s `model_type`) without loading any weights.

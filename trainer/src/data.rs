@@ -35,6 +35,10 @@ pub enum DataError {
     DuplicateLabel(String),
     #[error("the training data has a single label `{0}`; a classifier needs at least two (check data.label)")]
     OneLabel(String),
+    /// An eval label the train file lacks (without `data.labels`): the first such row, then
+    /// every such label, in the words `validate --data` uses.
+    #[error("{row}; {}; list every label in `data.labels`, or fix the eval file", dataset::eval_only_labels_message(&labels.iter().map(String::as_str).collect::<Vec<_>>()))]
+    EvalOnlyLabels { row: String, labels: Vec<String> },
     #[error("data.eval_split must be in (0, 1), got {0}")]
     BadSplit(f64),
     #[error("data.eval_split {split} of {rows} rows leaves no {which} rows; use more data or another split")]
@@ -93,7 +97,12 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Dataset, DataError> {
         // Eval labels must be known to the head: read with the closed label set.
         let mut eval_spec = spec.clone();
         eval_spec.labels = Some(labels.clone());
-        let eval_rows = dataset::read_all(eval_path, &eval_spec)?;
+        let eval_rows = match dataset::read_all(eval_path, &eval_spec) {
+            Err(e @ DatasetError::UnknownLabel { .. }) if spec.labels.is_none() => {
+                return Err(eval_only_labels(e, eval_path, spec, &labels));
+            }
+            r => r?,
+        };
         sha256.insert("eval".to_string(), dataset::file_sha256(eval_path)?);
         return Ok(Dataset {
             train: to_examples(train_rows),
@@ -113,6 +122,29 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Dataset, DataError> {
         eval,
         sha256,
     })
+}
+
+/// The error for eval labels outside the train file's: `first` (the first such row's error) and
+/// every eval label the train labels lack, from a second pass over the eval file.
+fn eval_only_labels(
+    first: DatasetError,
+    eval_path: &std::path::Path,
+    spec: &DataSpec,
+    train_labels: &[String],
+) -> DataError {
+    let known: BTreeSet<&str> = train_labels.iter().map(String::as_str).collect();
+    let labels = match dataset::scan(eval_path, spec, 0) {
+        Ok(scan) => scan
+            .labels
+            .into_keys()
+            .filter(|l| !known.contains(l.as_str()))
+            .collect(),
+        Err(_) => return DataError::File(first),
+    };
+    DataError::EvalOnlyLabels {
+        row: first.to_string(),
+        labels,
+    }
 }
 
 /// Holds out `ceil(fraction * n)` examples chosen by `seed`; both parts keep file order.
@@ -207,6 +239,10 @@ mod tests {
         let spec = spec_for(d.path(), &rows(&["10", "2", "2"]), Some(&rows(&["2", "7"])));
         let err = load(&spec, 1).unwrap_err().to_string();
         assert!(err.contains("eval.jsonl:2: unknown label `7`"), "{err}");
+        assert!(
+            err.ends_with("; the eval data has labels the training data lacks: 7; list every label in `data.labels`, or fix the eval file"),
+            "{err}"
+        );
         let spec = spec_for(d.path(), &rows(&["10", "2", "2"]), Some(&rows(&["2"])));
         let ds = load(&spec, 1).unwrap();
         assert_eq!(ds.labels, vec!["2", "10"]);
@@ -216,6 +252,32 @@ mod tests {
         );
         assert_eq!(ds.eval[0].label, 0);
         assert!(ds.sha256.contains_key("eval"));
+    }
+
+    #[test]
+    fn three_classes_and_every_eval_only_label_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let train = rows(&["\"neutral\"", "\"positive\"", "\"negative\"", "\"neutral\""]);
+        let eval = rows(&["\"positive\"", "\"mixed\"", "\"sarcastic\"", "\"mixed\""]);
+        let spec = spec_for(d.path(), &train, Some(&eval));
+        let err = load(&spec, 1).unwrap_err();
+        assert!(
+            matches!(&err, DataError::EvalOnlyLabels { labels, .. } if labels == &["mixed", "sarcastic"])
+        );
+        let err = err.to_string();
+        assert!(err.contains("eval.jsonl:2: unknown label `mixed`"), "{err}");
+        assert!(
+            err.contains("the eval data has labels the training data lacks: mixed, sarcastic"),
+            "{err}"
+        );
+        let spec = spec_for(
+            d.path(),
+            &train,
+            Some(&rows(&["\"neutral\"", "\"negative\""])),
+        );
+        let ds = load(&spec, 1).unwrap();
+        assert_eq!(ds.labels, ["negative", "neutral", "positive"]);
+        assert_eq!(ds.eval.iter().map(|e| e.label).collect::<Vec<_>>(), [1, 0]);
     }
 
     #[test]

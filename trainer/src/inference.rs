@@ -103,6 +103,7 @@ impl<B: Backend> Classifier<B> {
         Ok(eval::evaluate(
             &self.model,
             &self.tok,
+            &self.labels,
             &examples,
             batch_size,
             &self.device,

@@ -1,5 +1,6 @@
 //! `runs`: finished runs from the `run.json` in each job's output directory (and its `smoke/`
-//! run): exit reason, metrics, config and dataset hashes, output path. No engine needed.
+//! run): exit reason, metrics (with each label's F1 when the run recorded per-class scores),
+//! config and dataset hashes, output path. No engine needed.
 
 use crate::cli::runs::RunsArgs;
 use crate::cli::TableFormat;
@@ -7,7 +8,7 @@ use crate::commands::{select_jobs, Ctx};
 use crate::exit::ExitCode;
 use crate::service::progress::format_duration;
 use comfy_table::{presets, Table};
-use finetune_spec::contract::{output, RunRecord};
+use finetune_spec::contract::{output, EvalMetrics, RunRecord};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,12 +77,25 @@ fn short(h: &str) -> String {
     h.chars().take(12).collect()
 }
 
+/// Each label's F1, compactly (`negative:0.91 neutral:0.60`); `-` for records without them.
+fn class_f1(e: &EvalMetrics) -> String {
+    if e.per_class.is_empty() {
+        return "-".into();
+    }
+    let each: Vec<String> = e
+        .per_class
+        .iter()
+        .map(|(label, m)| format!("{label}:{:.2}", m.f1))
+        .collect();
+    each.join(" ")
+}
+
 pub fn table(runs: &[Run]) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
     t.set_header(vec![
-        "JOB", "RESULT", "STEPS", "EPOCHS", "LOSS", "EVAL ACC", "EVAL F1", "DURATION", "CONFIG",
-        "DATA", "FINISHED", "OUTPUT",
+        "JOB", "RESULT", "STEPS", "EPOCHS", "LOSS", "EVAL ACC", "EVAL F1", "CLASS F1", "DURATION",
+        "CONFIG", "DATA", "FINISHED", "OUTPUT",
     ]);
     for r in runs {
         let rec = &r.record;
@@ -101,6 +115,10 @@ pub fn table(runs: &[Run]) -> String {
             opt(rec.final_train_loss),
             opt(rec.final_eval.as_ref().map(|e| e.accuracy)),
             opt(rec.final_eval.as_ref().map(|e| e.macro_f1)),
+            rec.final_eval
+                .as_ref()
+                .map(class_f1)
+                .unwrap_or_else(|| "-".into()),
             format_duration(Duration::from_secs_f64(rec.duration_s.max(0.0))),
             short(&rec.config_hash),
             rec.dataset_sha256
@@ -147,5 +165,36 @@ mod tests {
         assert_eq!(json[0]["job"], "a");
         assert!(json[0]["output"].is_string());
         assert!(read_runs(&dir.path().join("nope")).is_empty());
+        // A record from before per-class scores shows `-` for them.
+        assert!(!t.contains("neutral:"));
+    }
+
+    #[test]
+    fn per_class_scores_are_shown_in_the_table_and_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let class = |p: f64, r: f64, f1: f64, support: u64| serde_json::json!({"precision": p, "recall": r, "f1": f1, "support": support});
+        let rec = serde_json::json!({
+            "job": "tweets", "trainer_version": "0.1.0", "config_hash": "abc", "dataset_sha256": {},
+            "seed": 42, "backend": "cpu", "started_at": "s", "finished_at": "f", "duration_s": 1.0,
+            "steps": 4, "epochs": 1.0, "exit_reason": "completed",
+            "final_eval": {"loss": 0.9, "accuracy": 0.6, "macro_f1": 0.55, "samples": 30, "per_class": {
+                "negative": class(0.7, 0.6, 0.646, 10), "neutral": class(0.3, 0.2, 0.24, 10),
+                "positive": class(0.8, 0.9, 0.847, 10)}},
+            "spec": {"name": "tweets", "model": "/model", "data": {"train": "/data/t.jsonl"}, "output": "/output"}
+        });
+        std::fs::write(dir.path().join(output::RUN_RECORD), rec.to_string()).unwrap();
+        let runs = read_runs(dir.path());
+        let t = table(&runs);
+        assert!(t.contains("CLASS F1"), "{t}");
+        assert!(
+            t.contains("negative:0.65 neutral:0.24 positive:0.85"),
+            "{t}"
+        );
+        let json = serde_json::to_value(&runs).unwrap();
+        assert_eq!(json[0]["final_eval"]["per_class"]["neutral"]["recall"], 0.2);
+        assert_eq!(
+            json[0]["final_eval"]["per_class"]["positive"]["support"],
+            10
+        );
     }
 }

@@ -55,6 +55,7 @@ mod tests {
             accuracy: acc,
             macro_f1: acc,
             samples: 1,
+            per_class: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Scoring a classifier on examples: summed cross-entropy, predictions, and the metrics built
-//! from them. Shared by training-time evaluation and the `eval` subcommand.
+//! from them (accuracy, macro-F1, per-class precision/recall/F1). Shared by training-time
+//! evaluation and the `eval` subcommand.
 
 use crate::data::Example;
 use crate::model::BertClassifier;
@@ -30,10 +31,12 @@ pub fn logits<B: Backend>(
     Ok(model.forward(t.input_ids, t.attention_mask, t.token_type_ids))
 }
 
-/// Loss, accuracy and macro-F1 of `model` on `examples`, in batches of `batch_size`.
+/// Loss, accuracy, macro-F1 and per-class scores of `model` on `examples`, in batches of
+/// `batch_size`; `labels` names the model's classes in id order.
 pub fn evaluate<B: Backend>(
     model: &BertClassifier<B>,
     tok: &TextTokenizer,
+    labels: &[String],
     examples: &[Example],
     batch_size: usize,
     device: &B::Device,
@@ -61,10 +64,8 @@ pub fn evaluate<B: Backend>(
         predicted.extend(arg.into_iter().map(|a| a as usize));
     }
     let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    Ok(eval_metrics(
-        loss_sum,
-        &predicted,
-        &gold,
-        model.num_labels(),
-    ))
+    // Names for every head output, should the head be wider than the label list.
+    let mut names = labels.to_vec();
+    names.extend((names.len()..model.num_labels()).map(|i| i.to_string()));
+    Ok(eval_metrics(loss_sum, &predicted, &gold, &names))
 }

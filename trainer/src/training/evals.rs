@@ -24,6 +24,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         let m = eval::evaluate(
             &inner,
             self.tok,
+            &self.ds.labels,
             &self.ds.eval,
             self.job.train.batch_size.get() * 2,
             self.device,

@@ -1,10 +1,56 @@
-//! Evaluation metrics (accuracy, macro-F1) and the `metrics.jsonl` writer (one JSON object per
+//! Evaluation metrics (accuracy, macro-F1, per-class precision/recall/F1) and the `metrics.jsonl` writer (one JSON object per
 //! line, flushed per line so the plugin can tail it).
 
-use finetune_spec::contract::{EvalMetrics, MetricsRecord};
+use finetune_spec::contract::{ClassMetrics, EvalMetrics, MetricsRecord};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+
+/// Per-class counts of a confusion: true positives, false positives, false negatives.
+struct Counts {
+    tp: Vec<u64>,
+    fp: Vec<u64>,
+    fn_: Vec<u64>,
+    correct: u64,
+}
+
+impl Counts {
+    fn new(predicted: &[usize], gold: &[usize], num_classes: usize) -> Counts {
+        let mut c = Counts {
+            tp: vec![0; num_classes],
+            fp: vec![0; num_classes],
+            fn_: vec![0; num_classes],
+            correct: 0,
+        };
+        for (&p, &g) in predicted.iter().zip(gold) {
+            if p == g {
+                c.correct += 1;
+                c.tp[g] += 1;
+            } else {
+                c.fp[p] += 1;
+                c.fn_[g] += 1;
+            }
+        }
+        c
+    }
+
+    /// F1 of class `c`, or `None` when it appears in neither predictions nor gold.
+    fn f1(&self, c: usize) -> Option<f64> {
+        let denom = 2 * self.tp[c] + self.fp[c] + self.fn_[c];
+        (denom > 0).then(|| 2.0 * self.tp[c] as f64 / denom as f64)
+    }
+
+    fn class(&self, c: usize) -> ClassMetrics {
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        ClassMetrics {
+            precision: ratio(self.tp[c], self.tp[c] + self.fp[c]),
+            recall: ratio(self.tp[c], self.tp[c] + self.fn_[c]),
+            f1: self.f1(c).unwrap_or(0.0),
+            support: self.tp[c] + self.fn_[c],
+        }
+    }
+}
 
 /// Accuracy and macro-F1 of `predicted` against `gold` (class ids < `num_classes`). Classes that
 /// appear in neither count as F1 = 0 only if they appear in one of them (sklearn's behaviour for
@@ -17,48 +63,40 @@ pub fn accuracy_and_macro_f1(
     if gold.is_empty() {
         return (0.0, 0.0);
     }
-    let mut tp = vec![0u64; num_classes];
-    let mut fp = vec![0u64; num_classes];
-    let mut fn_ = vec![0u64; num_classes];
-    let mut correct = 0u64;
-    for (&p, &g) in predicted.iter().zip(gold) {
-        if p == g {
-            correct += 1;
-            tp[g] += 1;
-        } else {
-            fp[p] += 1;
-            fn_[g] += 1;
-        }
-    }
-    let mut f1_sum = 0.0;
-    let mut classes = 0usize;
-    for c in 0..num_classes {
-        if tp[c] + fp[c] + fn_[c] == 0 {
-            continue;
-        }
-        classes += 1;
-        let denom = 2 * tp[c] + fp[c] + fn_[c];
-        f1_sum += 2.0 * tp[c] as f64 / denom as f64;
-    }
-    let acc = correct as f64 / gold.len() as f64;
-    (
-        acc,
-        if classes == 0 {
-            0.0
-        } else {
-            f1_sum / classes as f64
-        },
-    )
+    let counts = Counts::new(predicted, gold, num_classes);
+    let f1s: Vec<f64> = (0..num_classes).filter_map(|c| counts.f1(c)).collect();
+    let acc = counts.correct as f64 / gold.len() as f64;
+    let macro_f1 = if f1s.is_empty() {
+        0.0
+    } else {
+        f1s.iter().sum::<f64>() / f1s.len() as f64
+    };
+    (acc, macro_f1)
 }
 
-/// Builds [`EvalMetrics`] from summed loss and predictions.
+/// Precision, recall, F1 and support of every class, by its name in `labels` (class id order).
+pub fn per_class(
+    predicted: &[usize],
+    gold: &[usize],
+    labels: &[String],
+) -> BTreeMap<String, ClassMetrics> {
+    let counts = Counts::new(predicted, gold, labels.len());
+    labels
+        .iter()
+        .enumerate()
+        .map(|(c, name)| (name.clone(), counts.class(c)))
+        .collect()
+}
+
+/// Builds [`EvalMetrics`] from summed loss and predictions; `labels` names the classes in id
+/// order.
 pub fn eval_metrics(
     loss_sum: f64,
     predicted: &[usize],
     gold: &[usize],
-    num_classes: usize,
+    labels: &[String],
 ) -> EvalMetrics {
-    let (accuracy, macro_f1) = accuracy_and_macro_f1(predicted, gold, num_classes);
+    let (accuracy, macro_f1) = accuracy_and_macro_f1(predicted, gold, labels.len());
     EvalMetrics {
         loss: if gold.is_empty() {
             0.0
@@ -68,6 +106,7 @@ pub fn eval_metrics(
         accuracy,
         macro_f1,
         samples: gold.len() as u64,
+        per_class: per_class(predicted, gold, labels),
     }
 }
 
@@ -134,6 +173,43 @@ mod tests {
         assert!((acc - 4.0 / 6.0).abs() < 1e-12);
         let want = (0.5 + 0.8 + 2.0 / 3.0) / 3.0;
         assert!((f1 - want).abs() < 1e-12, "{f1}");
+    }
+
+    #[test]
+    fn per_class_scores_match_sklearn() {
+        // sklearn: classification_report([0,0,1,1,2,2], [0,1,1,1,2,0]):
+        //   a: precision 0.5 recall 0.5, b: 0.667 1.0 (f1 0.8), c: 1.0 0.5 (f1 0.667); d unseen.
+        let labels: Vec<String> = ["a", "b", "c", "d"].map(String::from).into();
+        let m = eval_metrics(3.0, &[0, 1, 1, 1, 2, 0], &[0, 0, 1, 1, 2, 2], &labels);
+        assert_eq!(m.per_class.len(), 4);
+        let close = |x: f64, y: f64| (x - y).abs() < 1e-12;
+        let b = &m.per_class["b"];
+        assert!(close(b.precision, 2.0 / 3.0) && close(b.recall, 1.0) && close(b.f1, 0.8));
+        assert_eq!(b.support, 2);
+        let c = &m.per_class["c"];
+        assert!(close(c.precision, 1.0) && close(c.recall, 0.5) && close(c.f1, 2.0 / 3.0));
+        assert_eq!(
+            m.per_class["d"],
+            ClassMetrics {
+                precision: 0.0,
+                recall: 0.0,
+                f1: 0.0,
+                support: 0
+            }
+        );
+        // Macro-F1 averages the classes present, as before.
+        assert!(close(m.macro_f1, (0.5 + 0.8 + 2.0 / 3.0) / 3.0));
+        assert!(close(m.loss, 0.5));
+        // Written and read back through a metrics line; older lines without it still load.
+        let line = serde_json::to_string(&m).unwrap();
+        assert!(
+            line.contains("\"per_class\":{\"a\":{\"precision\":0.5"),
+            "{line}"
+        );
+        let old: EvalMetrics =
+            serde_json::from_str(r#"{"loss":1,"accuracy":0.5,"macro_f1":0.4,"samples":2}"#)
+                .unwrap();
+        assert!(old.per_class.is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! fail under CI=true.
 
 mod common;
+mod data_inputs;
 mod early_stopping;
 mod minilm_finetune;
 mod model_tiny;
