@@ -113,7 +113,7 @@ enum Source {
         vocab: usize,
     },
     Rows {
-        tok: TextTokenizer,
+        tok: Box<TextTokenizer>,
         rows: Vec<(String, usize)>,
         next: usize,
     },
@@ -217,7 +217,7 @@ fn main() -> Result<()> {
         Some(path) => {
             let (rows, n) = read_rows(path)?;
             args.num_labels = n;
-            let tok = TextTokenizer::from_dir(&args.model, args.max_length)?;
+            let tok = Box::new(TextTokenizer::from_dir(&args.model, args.max_length)?);
             Source::Rows { tok, rows, next: 0 }
         }
         None => Source::Random {
