@@ -199,6 +199,7 @@ fn main() -> ExitCode {
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    backend::tune_allocator();
     // Flex runs its kernels on rayon's global pool: size it to the CPU quota.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))

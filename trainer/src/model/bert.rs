@@ -8,17 +8,14 @@
 //! on the inner backend (`model.valid()`), as HF's `train()`/`eval()`.
 
 use burn::module::Module;
-use burn::nn::{Dropout, Embedding, LayerNorm, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::activation::{gelu, gelu_approximate, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
+use super::blocks::{additive_mask, self_attention, Dropout};
 use super::config::Activation;
 use super::lora::AdaptedLinear;
-
-/// Added to attention scores of padding positions. Finite (unlike -inf) so that a row can never
-/// become NaN; large enough that `exp` of it is exactly 0 in f32, as HF's `finfo.min` is.
-const MASKED_SCORE: f32 = -1.0e9;
 
 /// `bert.embeddings`.
 #[derive(Module, Debug)]
@@ -68,26 +65,17 @@ pub struct BertAttention<B: Backend> {
 }
 
 impl<B: Backend> BertAttention<B> {
-    /// `x`: `[batch, seq, hidden]`; `mask_add`: `[batch, 1, 1, seq]` (0 or [`MASKED_SCORE`]).
+    /// `x`: `[batch, seq, hidden]`; `mask_add`: `[batch, 1, 1, seq]` (see
+    /// [`additive_mask`]).
     pub fn forward(&self, x: Tensor<B, 3>, mask_add: Tensor<B, 4>) -> Tensor<B, 3> {
-        let [batch, seq, hidden] = x.dims();
-        let head_dim = hidden / self.num_heads;
-        let heads = |t: Tensor<B, 3>| {
-            t.reshape([batch, seq, self.num_heads, head_dim])
-                .swap_dims(1, 2)
-        };
-        let q = heads(self.query.forward(x.clone()));
-        let k = heads(self.key.forward(x.clone()));
-        let v = heads(self.value.forward(x.clone()));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .div_scalar((head_dim as f64).sqrt())
-            + mask_add;
-        let probs = self.probs_dropout.forward(softmax(scores, 3));
-        let context = probs
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, hidden]);
+        let context = self_attention(
+            self.query.forward(x.clone()),
+            self.key.forward(x.clone()),
+            self.value.forward(x.clone()),
+            mask_add,
+            self.num_heads,
+            &self.probs_dropout,
+        );
         let out = self
             .hidden_dropout
             .forward(self.output_dense.forward(context));
@@ -146,14 +134,7 @@ impl<B: Backend> BertModel<B> {
         attention_mask: Tensor<B, 2, Int>,
         token_type_ids: Tensor<B, 2, Int>,
     ) -> Tensor<B, 3> {
-        let [batch, seq] = attention_mask.dims();
-        // 1 = attend, 0 = padding → 0 or MASKED_SCORE, broadcast over heads and queries.
-        // mask_fill rather than `mask * MASKED_SCORE`: in f16 the constant is -inf and
-        // 0 * -inf would be NaN.
-        let device = attention_mask.device();
-        let mask_add = Tensor::<B, 2>::zeros([batch, seq], &device)
-            .mask_fill(attention_mask.equal_elem(0), MASKED_SCORE)
-            .reshape([batch, 1, 1, seq]);
+        let mask_add = additive_mask(attention_mask);
         let mut x = self.embeddings.forward(input_ids, token_type_ids);
         for layer in &self.layers {
             x = layer.forward(x, mask_add.clone());

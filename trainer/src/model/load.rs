@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
-use burn::nn::{DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
@@ -18,6 +18,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::bert::{
     ActivationKind, BertAttention, BertClassifier, BertEmbeddings, BertLayer, BertModel,
 };
+use super::blocks::Dropout;
 use super::config::BertConfig;
 use super::error::ModelError;
 use super::init::SeededRng;
@@ -279,7 +280,7 @@ pub fn build_classifier<B: Backend>(
     }
     let h = cfg.hidden_size;
     let eps = cfg.layer_norm_eps;
-    let hidden_dropout = || DropoutConfig::new(cfg.hidden_dropout_prob).init();
+    let hidden_dropout = || Dropout::new(cfg.hidden_dropout_prob);
     let activation = ActivationKind(cfg.activation().map_err(ModelError::Invalid)?);
 
     let embeddings = BertEmbeddings {
@@ -335,7 +336,7 @@ pub fn build_classifier<B: Backend>(
                     eps,
                     device,
                 )?,
-                probs_dropout: DropoutConfig::new(cfg.attention_probs_dropout_prob).init(),
+                probs_dropout: Dropout::new(cfg.attention_probs_dropout_prob),
                 hidden_dropout: hidden_dropout(),
                 num_heads: cfg.num_attention_heads,
             },
@@ -371,7 +372,7 @@ pub fn build_classifier<B: Backend>(
             layers,
             pooler,
         },
-        dropout: DropoutConfig::new(cfg.classifier_dropout_prob()).init(),
+        dropout: Dropout::new(cfg.classifier_dropout_prob()),
         classifier,
     };
     Ok((model, source))

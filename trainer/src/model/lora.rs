@@ -12,12 +12,13 @@
 //! classifier head.
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
 use finetune_spec::LoraSpec;
 
+use super::blocks::{linear_tokens, Dropout};
 use super::error::ModelError;
 use super::init::SeededRng;
 
@@ -128,16 +129,15 @@ impl<B: Backend> LoraAdapter<B> {
             a: Param::from_tensor(a),
             b: Param::from_tensor(b),
             scale: cfg.scale(),
-            dropout: DropoutConfig::new(cfg.dropout).init(),
+            dropout: Dropout::new(cfg.dropout),
         }
     }
 
     /// `scale · dropout(x)·A·B`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let x = self.dropout.forward(x);
-        let a = self.a.val().unsqueeze::<D>();
-        let b = self.b.val().unsqueeze::<D>();
-        x.matmul(a).matmul(b).mul_scalar(self.scale)
+        let xa = linear_tokens(x, self.a.val(), None);
+        linear_tokens(xa, self.b.val(), None).mul_scalar(self.scale)
     }
 
     /// The dense update `scale · A·B`, `[d_input, d_output]`.
@@ -159,11 +159,15 @@ impl<B: Backend> AdaptedLinear<B> {
         AdaptedLinear { base, lora: None }
     }
 
-    /// `x·W + b (+ scale · x·A·B)`.
+    /// `x·W + b (+ scale · x·A·B)`, every token in one product ([`linear_tokens`]).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let base = |x| {
+            let bias = self.base.bias.as_ref().map(|b| b.val());
+            linear_tokens(x, self.base.weight.val(), bias)
+        };
         match &self.lora {
-            None => self.base.forward(x),
-            Some(lora) => self.base.forward(x.clone()) + lora.forward(x),
+            None => base(x),
+            Some(lora) => base(x.clone()) + lora.forward(x),
         }
     }
 

@@ -11,6 +11,7 @@
 //! moved with `.train()` would come back with every parameter frozen.
 
 pub mod bert;
+pub mod blocks;
 pub mod config;
 pub mod error;
 pub mod export;

@@ -11,4 +11,5 @@ mod minilm_finetune;
 mod model_tiny;
 mod parity;
 mod resume;
+mod threads;
 mod torch_bin;

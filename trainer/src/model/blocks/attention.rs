@@ -1,0 +1,53 @@
+//! Multi-head scaled dot-product self-attention over already projected queries, keys and
+//! values, with an additive padding mask and dropout on the attention probabilities, as
+//! Hugging Face's eager attention computes it: `softmax(q·kᵀ/√d + mask)·v` per head.
+//!
+//! The head split is a strided view (`[b, s, h·d]` → `[b, h, s, d]`): flex's batched GEMM reads
+//! any strides, so the split copies nothing; only the merge back to `[b, s, h·d]` copies, once.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
+
+use super::Dropout;
+
+/// Added to attention scores of padding positions. Finite (unlike -inf) so that a row can never
+/// become NaN; large enough that `exp` of it is exactly 0 in f32, as HF's `finfo.min` is.
+pub const MASKED_SCORE: f32 = -1.0e9;
+
+/// `[batch, seq]` attention mask (1 = attend, 0 = padding) → `[batch, 1, 1, seq]` additive
+/// scores (0 or [`MASKED_SCORE`]), broadcast over heads and queries.
+pub fn additive_mask<B: Backend>(attention_mask: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+    let [batch, seq] = attention_mask.dims();
+    let device = attention_mask.device();
+    // mask_fill rather than `mask * MASKED_SCORE`: in f16 the constant is -inf and 0 * -inf
+    // would be NaN.
+    Tensor::<B, 2>::zeros([batch, seq], &device)
+        .mask_fill(attention_mask.equal_elem(0), MASKED_SCORE)
+        .reshape([batch, 1, 1, seq])
+}
+
+/// Self-attention of `q`, `k`, `v` (`[batch, seq, heads·head_dim]` each) under `mask_add`
+/// (`[batch, 1, 1, seq]`): the per-head contexts merged back to `[batch, seq, heads·head_dim]`.
+pub fn self_attention<B: Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    mask_add: Tensor<B, 4>,
+    heads: usize,
+    probs_dropout: &Dropout,
+) -> Tensor<B, 3> {
+    let [batch, seq, hidden] = q.dims();
+    let head_dim = hidden / heads;
+    let split = |t: Tensor<B, 3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
+    // kᵀ straight from the projection's layout: [b, s, h, d] → [b, h, d, s], a view.
+    let kt = k
+        .reshape([batch, seq, heads, head_dim])
+        .permute([0, 2, 3, 1]);
+    let scores = split(q).matmul(kt).div_scalar((head_dim as f64).sqrt()) + mask_add;
+    let probs = probs_dropout.forward(softmax(scores, 3));
+    probs
+        .matmul(split(v))
+        .swap_dims(1, 2)
+        .reshape([batch, seq, hidden])
+}
