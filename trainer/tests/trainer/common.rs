@@ -64,6 +64,23 @@ pub fn trainer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_finetune-trainer"))
 }
 
+/// `finetune-trainer --threads N train` on these inputs; callers add the training flags.
+pub fn train_cmd(threads: u32, model: &Path, train: &Path, eval: &Path, out: &Path) -> Command {
+    let mut cmd = trainer();
+    cmd.arg("--threads")
+        .arg(threads.to_string())
+        .arg("train")
+        .arg("--model")
+        .arg(model)
+        .arg("--train")
+        .arg(train)
+        .arg("--eval")
+        .arg(eval)
+        .arg("--output")
+        .arg(out);
+    cmd
+}
+
 /// The exported weights of a run.
 pub fn model_bytes(out: &Path) -> Vec<u8> {
     std::fs::read(out.join("model/model.safetensors")).unwrap()

@@ -2,7 +2,7 @@
 //! from Parquet writes per-class precision/recall/F1 to `metrics.jsonl` and `run.json`; an eval
 //! label the train file lacks is refused with the message `validate --data` gives.
 
-use crate::common::{run_json, trainer};
+use crate::common::{run_json, train_cmd};
 use finetune_fixtures::TinyBert;
 use std::path::Path;
 use std::process::Output;
@@ -28,15 +28,7 @@ fn rows(n: usize) -> Vec<(String, &'static str)> {
 }
 
 fn train(model: &Path, train: &Path, eval: &Path, out: &Path) -> Output {
-    trainer()
-        .args(["--threads", "1", "train", "--model"])
-        .arg(model)
-        .arg("--train")
-        .arg(train)
-        .arg("--eval")
-        .arg(eval)
-        .arg("--output")
-        .arg(out)
+    train_cmd(1, model, train, eval, out)
         .args([
             "--epochs",
             "2",

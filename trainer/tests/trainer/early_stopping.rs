@@ -3,43 +3,35 @@
 //! and the export must equal (byte for byte, CPU runs being repeatable) a run stopped at that
 //! best step, and differ from one stopped at the last step; also after a kill and resume.
 
-use crate::common::{model_bytes, rewind_to, run_json, tiny_run_inputs, trainer};
+use crate::common::{model_bytes, rewind_to, run_json, tiny_run_inputs, train_cmd};
 use std::path::Path;
 use std::process::Output;
 
 /// Arguments of a run with eval every step, a constant (too high) learning rate, and a
 /// checkpoint every step; `extra` adds e.g. `--patience` or `--max-steps`.
 fn run(model: &Path, train: &Path, eval: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut cmd = trainer();
-    cmd.args(["--threads", "1", "train", "--model"])
-        .arg(model)
-        .arg("--train")
-        .arg(train)
-        .arg("--eval")
-        .arg(eval)
-        .arg("--output")
-        .arg(out)
-        .args([
-            "--epochs",
-            "8",
-            "--batch-size",
-            "4",
-            "--lr",
-            "0.05",
-            "--schedule",
-            "constant",
-            "--warmup-ratio",
-            "0",
-            "--seed",
-            "5",
-            "--eval-every-steps",
-            "1",
-            "--checkpoint-every",
-            "1",
-            "--keep-checkpoints",
-            "1000",
-        ])
-        .args(extra);
+    let mut cmd = train_cmd(1, model, train, eval, out);
+    cmd.args([
+        "--epochs",
+        "8",
+        "--batch-size",
+        "4",
+        "--lr",
+        "0.05",
+        "--schedule",
+        "constant",
+        "--warmup-ratio",
+        "0",
+        "--seed",
+        "5",
+        "--eval-every-steps",
+        "1",
+        "--checkpoint-every",
+        "1",
+        "--keep-checkpoints",
+        "1000",
+    ])
+    .args(extra);
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     o

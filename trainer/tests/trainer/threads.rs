@@ -4,7 +4,7 @@
 //! split GEMMs and element-wise ops across the pool and for dropout masks to be built in
 //! parallel chunks; the tiny model covers the rest of the loop.
 
-use crate::common::{self, model_bytes, tiny_run_inputs, trainer};
+use crate::common::{self, model_bytes, tiny_run_inputs, train_cmd};
 use std::path::Path;
 
 /// Trains into `out` with 2 threads; `extra` overrides the defaults below.
@@ -13,15 +13,7 @@ fn train_twice(model: &Path, train: &Path, eval: &Path, dir: &Path, extra: &[&st
     let mut weights = Vec::new();
     for name in ["a", "b"] {
         let out = dir.join(name);
-        let o = trainer()
-            .args(["--threads", "2", "train", "--model"])
-            .arg(model)
-            .arg("--train")
-            .arg(train)
-            .arg("--eval")
-            .arg(eval)
-            .arg("--output")
-            .arg(&out)
+        let o = train_cmd(2, model, train, eval, &out)
             .args([
                 "--seed",
                 "5",
