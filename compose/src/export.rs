@@ -55,6 +55,8 @@ pub enum ExportError {
     AllGpus(String),
     #[error("job `{job}` has a cache directory but no PVC was named for it: pass a cache claim")]
     NoCacheClaim { job: String },
+    #[error("job `{job}` reads its data from the image `{image}`, which has no host path: pass a data claim holding the image's files")]
+    DataImageNeedsClaim { job: String, image: String },
 }
 
 /// A DNS-1123 name from a job name (lowercase, `[a-z0-9-]`, at most 63 characters).
@@ -170,6 +172,12 @@ fn pod_template(project: &str, spec: &JobSpec, opts: &ExportOptions) -> Result<V
         |p: &Path, kind: &str| json!({ "hostPath": { "path": p.to_string_lossy(), "type": kind } });
     let claim =
         |c: &str, ro: bool| json!({ "persistentVolumeClaim": { "claimName": c, "readOnly": ro } });
+    if let (Some(image), VolumeMode::HostPath) = (&spec.data.image, &opts.volumes) {
+        return Err(ExportError::DataImageNeedsClaim {
+            job: spec.name.clone(),
+            image: image.clone(),
+        });
+    }
     let mut vols: Vec<(String, Value)> = match &opts.volumes {
         VolumeMode::HostPath => vec![
             ("model".into(), host(&spec.model, "Directory")),

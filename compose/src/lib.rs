@@ -77,16 +77,19 @@
 //!     pub allocations: BTreeMap<String, Vec<String>>, // job -> device ids (overrides count)
 //!     pub trainer_image: Option<String>,    // default docker-finetune/trainer:<version>[-cuda]
 //!     pub version: String,
-//!     pub user: Option<String> }            // default "65532:65532"
+//!     pub user: Option<String>,             // default "65532:65532"
+//!     pub data_images: BTreeMap<String, String> } // data.image reference -> image id
 //! render(&Project, &RenderOptions) -> Result<Rendered, RenderError>
 //! Rendered::yaml() -> String;  Rendered::json() -> String;  Rendered::value() -> &serde_json::Value
 //! Rendered::job_files: BTreeMap<job, JobFile { host_path, content }> // WRITE these before `up`
 //!                                           // (host_path = <output>/job.json, mode 0644)
 //! Rendered::services: BTreeMap<job, service name>;  Rendered::gpus: BTreeMap<job, bool>
+//! Rendered::init_services: BTreeMap<job, service> // data.image jobs: start these with the job
 //! Rendered::env_refs: BTreeMap<job, Vec<name>>   // env names Compose must find in its environment
 //! render::job_json(&JobSpec) -> JobSpec      // the spec with container paths (/model, /data/...)
 //! render::effective_gpus(&JobSpec, &RenderOptions) -> Option<Gpus>;  render::image(..) -> String
-//! render::labels::{PROJECT, JOB, SPEC_HASH, VERSION, OUTPUT}   // container label keys
+//! render::labels::{PROJECT, JOB, SPEC_HASH, VERSION, OUTPUT, DATA_FOR, DATA_FILES} // label keys
+//! data_image::init_service(job) -> String    // a data.image job's init service (see data_image)
 //!
 //! // Export: one job as cluster manifests (multi-document YAML, ConfigMap first).
 //! pub struct ExportOptions { pub namespace: Option<String>, pub queue: Option<String> /* default */,
@@ -102,6 +105,7 @@
 //! and `networks` into it, so other services can `depends_on` the job. A job in `x-finetune.jobs`
 //! must therefore not share its name with a user service. See [`render`](mod@render) and `docs/spec.md`.
 
+pub mod data_image;
 pub mod de;
 pub mod diagnostic;
 pub mod emit;

@@ -27,6 +27,9 @@
 //!   (or whose name looks secret: `*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*KEY*`) by reference
 //!   only, so Compose takes them from the caller's environment; `FINETUNE_IMAGE`;
 //! - labels `com.docker.finetune.{project,job,spec-hash,version,output}`.
+//!
+//! A job whose `data.image` names a dataset image reads `/data` from a volume its init service
+//! fills instead of a bind mount: see [`crate::data_image`].
 
 use crate::project::{Job, Project};
 use finetune_spec::contract;
@@ -42,6 +45,10 @@ pub mod labels {
     pub const SPEC_HASH: &str = "com.docker.finetune.spec-hash";
     pub const VERSION: &str = "com.docker.finetune.version";
     pub const OUTPUT: &str = "com.docker.finetune.output";
+    /// On a dataset image's init service and volume: the job they serve.
+    pub const DATA_FOR: &str = "com.docker.finetune.data-for";
+    /// On a dataset image (`data package`): its files as JSON, `{path: {sha256, rows?}}`.
+    pub const DATA_FILES: &str = "com.docker.finetune.data.files";
 }
 
 /// The default trainer image repository.
@@ -76,6 +83,9 @@ pub struct RenderOptions {
     pub version: String,
     /// Container user (default `65532:65532`).
     pub user: Option<String>,
+    /// Dataset image reference (`data.image`) → its image id, as the engine has it (names the
+    /// data volume, and goes to `run.json`); a reference without one renders without the id.
+    pub data_images: BTreeMap<String, String>,
 }
 
 /// Why rendering failed.
@@ -101,6 +111,9 @@ pub struct Rendered {
     pub job_files: BTreeMap<String, JobFile>,
     /// Job name → its Compose service name.
     pub services: BTreeMap<String, String>,
+    /// Job name → the init service filling its data volume, for jobs with `data.image`: start
+    /// it with the job (the job waits for it to exit 0).
+    pub init_services: BTreeMap<String, String>,
     /// Job name → environment names passed by reference. The caller runs `docker compose` with
     /// each of them set: to the job's literal value when the spec has one (a secret-looking name
     /// written in the compose file), else from its own environment.
@@ -149,10 +162,12 @@ pub fn render(project: &Project, opts: &RenderOptions) -> Result<Rendered, Rende
             .collect::<Result<_, _>>()?
     };
     let mut services = Map::new();
+    let mut volumes = Map::new();
     let mut out = Rendered {
         value: Value::Null,
         job_files: BTreeMap::new(),
         services: BTreeMap::new(),
+        init_services: BTreeMap::new(),
         env_refs: BTreeMap::new(),
         gpus: BTreeMap::new(),
     };
@@ -160,6 +175,12 @@ pub fn render(project: &Project, opts: &RenderOptions) -> Result<Rendered, Rende
         let spec = &job.spec;
         let (service, gpus) = service(project, spec, opts);
         services.insert(spec.name.clone(), service);
+        if let Some(d) = crate::data_image::render(&project.name, spec, opts) {
+            out.init_services
+                .insert(spec.name.clone(), d.init.0.clone());
+            services.insert(d.init.0, d.init.1);
+            volumes.insert(d.volume.0, d.volume.1);
+        }
         out.services.insert(spec.name.clone(), spec.name.clone());
         out.gpus.insert(spec.name.clone(), gpus);
         out.env_refs.insert(
@@ -178,7 +199,11 @@ pub fn render(project: &Project, opts: &RenderOptions) -> Result<Rendered, Rende
             },
         );
     }
-    out.value = json!({ "services": services });
+    out.value = if volumes.is_empty() {
+        json!({ "services": services })
+    } else {
+        json!({ "services": services, "volumes": volumes })
+    };
     Ok(out)
 }
 
@@ -190,7 +215,8 @@ pub fn job_file_path(spec: &JobSpec) -> PathBuf {
 
 pub use crate::env::is_secret;
 
-/// The deepest directory holding every data file of the job (mounted at `/data`).
+/// The deepest directory holding every data file of the job (mounted at `/data`). For a dataset
+/// image the paths are already relative to its `/data`, and this is the empty path.
 pub fn data_root(spec: &JobSpec) -> PathBuf {
     let parent = |p: &Path| {
         p.parent()
@@ -323,9 +349,11 @@ fn service(project: &Project, spec: &JobSpec, opts: &RenderOptions) -> (Value, b
         json!({ "stack": 67108864 })
     };
     s.insert("ulimits".into(), ulimits);
+    let data = crate::data_image::mount(spec, opts)
+        .unwrap_or_else(|| bind(&data_root(spec), contract::DATA_DIR, true));
     let mut volumes = vec![
         bind(&spec.model, contract::MODEL_DIR, true),
-        bind(&data_root(spec), contract::DATA_DIR, true),
+        data,
         bind(&spec.output, contract::OUTPUT_DIR, false),
     ];
     if let Some(c) = &spec.cache {
@@ -345,8 +373,8 @@ fn service(project: &Project, spec: &JobSpec, opts: &RenderOptions) -> (Value, b
         Some(n) => s.insert("networks".into(), json!([n])),
         None => s.insert("network_mode".into(), json!("none")),
     };
-    if !spec.depends_on.is_empty() {
-        s.insert("depends_on".into(), json!(spec.depends_on));
+    if !spec.depends_on.is_empty() || spec.data.image.is_some() {
+        s.insert("depends_on".into(), crate::data_image::depends_on(spec));
     }
     s.insert("restart".into(), json!("no"));
     let mut env = Map::new();
@@ -358,6 +386,7 @@ fn service(project: &Project, spec: &JobSpec, opts: &RenderOptions) -> (Value, b
         env.insert(k.clone(), value);
     }
     env.insert("FINETUNE_IMAGE".into(), json!(image));
+    env.extend(crate::data_image::environment(spec, opts));
     s.insert("environment".into(), Value::Object(env));
     s.insert(
         "labels".into(),

@@ -9,6 +9,10 @@
 //! fields, the label set, counts, the first bad rows with their line), or runs the caller's own
 //! hook in its place. A `data.text`/`data.label` name that no row has is one error at that key,
 //! naming the fields the rows do have, not one per row.
+//!
+//! The files of a job with `data.image` are inside that image: only their format is checked here
+//! (no engine is needed); reading them is the caller's `data_check` (the plugin copies them out of
+//! the image, then runs [`check_data`] on the copies).
 
 use crate::diagnostic::{suggest, Diagnostic};
 use crate::project::{Job, Project};
@@ -61,7 +65,7 @@ pub fn check_files(job: &Job) -> Vec<Diagnostic> {
     ];
     for (rel, file) in files {
         let Some(file) = file else { continue };
-        if !file.is_file() {
+        if spec.data.image.is_none() && !file.is_file() {
             out.push(
                 Diagnostic::error(
                     &at(rel),
@@ -126,6 +130,17 @@ pub struct DataReport {
 pub fn check_data(job: &Job) -> DataReport {
     let mut report = DataReport::default();
     let spec = &job.spec;
+    if let Some(image) = &spec.data.image {
+        report.diagnostics.push(
+            Diagnostic::error(
+                job.position_of("data.image"),
+                format!("{}.data.image", job.key_path),
+                format!("the data files are in the image `{image}`; reading them needs the engine"),
+            )
+            .with_hint("run `docker finetune validate --data`, which copies them out of the image"),
+        );
+        return report;
+    }
     let files = [
         ("train", Some(&spec.data.train)),
         ("eval", spec.data.eval.as_ref()),

@@ -268,3 +268,85 @@ fn yaml11_lookalike_strings_stay_strings() {
     let out = compose_config(dir.path());
     check(&out["services"]["yes"]);
 }
+
+const DATA_IMAGE: &str = r#"name: demo
+services:
+  minio: {image: minio/minio}
+x-finetune:
+  jobs:
+    tweets:
+      model: ./models/minilm
+      data: {image: "acme/tweets:v1", train: train.jsonl, eval: splits/eval.jsonl}
+      output: ./runs/tweets
+      depends_on: [minio]
+      resources: {gpus: 0}
+"#;
+
+const DATA_IMAGE_ID: &str =
+    "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// A job whose data are an image: an init service fills a volume named after the image id, the
+/// job mounts it read-only at /data and waits for the init service to exit 0.
+#[test]
+fn a_dataset_image_renders_an_init_service_and_its_volume() {
+    let dir = project(&[("compose.yaml", DATA_IMAGE)]);
+    let p = load_project(&options(dir.path())).unwrap();
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let mut o = opts();
+    o.data_images
+        .insert("acme/tweets:v1".into(), DATA_IMAGE_ID.into());
+    let r = render(&p, &o).unwrap();
+    let root = dir.path().to_string_lossy().to_string();
+    snapshot("data_image.yaml", &r.yaml().replace(&root, "<project>"));
+    assert_eq!(r.init_services["tweets"], "tweets-data");
+    let v = r.value();
+    let job = &v["services"]["tweets"];
+    assert_eq!(
+        job["depends_on"]["tweets-data"]["condition"],
+        "service_completed_successfully"
+    );
+    assert_eq!(job["volumes"][1]["source"], "tweets-data-0123456789ab");
+    assert_eq!(job["volumes"][1]["read_only"], true);
+    assert_eq!(job["environment"]["FINETUNE_DATA_IMAGE_ID"], DATA_IMAGE_ID);
+    assert_eq!(v["services"]["tweets-data"]["image"], "acme/tweets:v1");
+    assert!(v["volumes"]["tweets-data-0123456789ab"].is_object());
+    let spec: finetune_spec::JobSpec =
+        serde_json::from_str(&r.job_files["tweets"].content).unwrap();
+    assert_eq!(spec.data.train, Path::new("/data/train.jsonl"));
+    assert_eq!(
+        spec.data.eval.as_deref(),
+        Some(Path::new("/data/splits/eval.jsonl"))
+    );
+    // Without the id (no engine asked), the volume has the plain name and no id goes to run.json.
+    let plain = render(&p, &opts()).unwrap();
+    let job = &plain.value()["services"]["tweets"];
+    assert_eq!(job["volumes"][1]["source"], "tweets-data");
+    assert!(job["environment"].get("FINETUNE_DATA_IMAGE_ID").is_none());
+
+    if let Some(shared) = shared() {
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(shared.join("schemas/compose-spec.json")).unwrap(),
+        )
+        .unwrap();
+        let validator = jsonschema::validator_for(&schema).expect("compose schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(v)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+    }
+    if compose_v2() {
+        std::fs::write(dir.path().join("rendered.yaml"), r.yaml()).unwrap();
+        let merged = compose_config(dir.path());
+        let job = &merged["services"]["tweets"];
+        assert_eq!(job["depends_on"]["minio"]["condition"], "service_started");
+        assert_eq!(
+            job["depends_on"]["tweets-data"]["condition"],
+            "service_completed_successfully"
+        );
+        assert_eq!(
+            merged["volumes"]["tweets-data-0123456789ab"]["name"],
+            "demo_tweets-data-0123456789ab"
+        );
+    }
+}

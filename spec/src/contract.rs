@@ -19,6 +19,11 @@ pub const OUTPUT_DIR: &str = "/output";
 /// An optional cache directory (read-write), e.g. for tokenized data.
 pub const CACHE_DIR: &str = "/cache";
 
+/// The environment the plugin gives a job that reads a dataset image: the image's reference
+/// (`data.image`) and its id, which the trainer records in `run.json` ([`DataImage`]).
+pub const DATA_IMAGE_ENV: &str = "FINETUNE_DATA_IMAGE";
+pub const DATA_IMAGE_ID_ENV: &str = "FINETUNE_DATA_IMAGE_ID";
+
 /// The `model_type` values of `config.json` the trainer implements (BERT-family checkpoints: BERT,
 /// MiniLM). A `config.json` without `model_type` is read as BERT.
 pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert"];
@@ -128,6 +133,9 @@ pub struct RunRecord {
     pub config_hash: String,
     /// sha256 of each dataset file, by role (`train`, `eval`).
     pub dataset_sha256: BTreeMap<String, String>,
+    /// The dataset image the files came from (`data.image`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_image: Option<DataImage>,
     pub seed: u64,
     pub backend: String,
     /// Float precision the run actually used (`f32`, `bf16`, `f16`).
@@ -151,6 +159,29 @@ pub struct RunRecord {
     pub exit_reason: ExitReason,
     /// The resolved spec as the trainer saw it.
     pub spec: crate::JobSpec,
+}
+
+/// A dataset image as `run.json` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataImage {
+    /// As the spec names it (`acme/tweets:v1`).
+    pub reference: String,
+    /// The image id (`sha256:...`) the job ran with; absent when the override was rendered
+    /// without an engine to ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl DataImage {
+    /// From [`DATA_IMAGE_ENV`] and [`DATA_IMAGE_ID_ENV`] as read by `var`; `None` without a
+    /// reference.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<DataImage> {
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
+        Some(DataImage {
+            reference: set(DATA_IMAGE_ENV)?,
+            id: set(DATA_IMAGE_ID_ENV),
+        })
+    }
 }
 
 /// `status.json`: what a run is doing, for `ps` and ETA. Written at start and at exit.
@@ -197,4 +228,36 @@ pub fn finished_run(output_dir: &Path, config_hash: &str) -> Option<RunRecord> {
     let weights = output_dir.join(output::MODEL).join(output::WEIGHTS);
     (rec.exit_reason.is_finished() && rec.config_hash == config_hash && weights.is_file())
         .then_some(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_image_is_read_from_the_plugins_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(DataImage::from_env(env(&[])), None);
+        assert_eq!(DataImage::from_env(env(&[(DATA_IMAGE_ENV, "")])), None);
+        assert_eq!(
+            DataImage::from_env(env(&[
+                (DATA_IMAGE_ENV, "d:1"),
+                (DATA_IMAGE_ID_ENV, "sha256:ab")
+            ])),
+            Some(DataImage {
+                reference: "d:1".into(),
+                id: Some("sha256:ab".into())
+            })
+        );
+        let old = r#"{"reference": "d:1"}"#;
+        let d: DataImage = serde_json::from_str(old).unwrap();
+        assert_eq!(d.id, None);
+    }
 }

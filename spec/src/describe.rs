@@ -60,6 +60,7 @@ pub const KEYS: &[Key] = &[
     k("environment", "mapping or list", "{}", "trainer environment; a name without a value is passed from the caller's environment and never written to rendered files"),
     k("network", "string", "none (`network_mode: none`)", "a Compose network to attach the job to"),
     k("image", "string", "docker-finetune/trainer:<version>", "trainer image"),
+    k("data.image", "string", "none", "a dataset image (`docker finetune data package`): `train` and `eval` are then paths inside it"),
     k("data.train", "path", "required", "training file, `.jsonl`, `.csv` or `.parquet`"),
     k("data.eval", "path", "none", "evaluation file; exclusive with `eval_split`"),
     k("data.eval_split", Fraction::KIND, "none", "fraction of training rows held out for evaluation when `eval` is absent"),

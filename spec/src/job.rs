@@ -81,6 +81,10 @@ pub enum Task {
 /// The dataset of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSpec {
+    /// A dataset image (`docker finetune data package`): `train` and `eval` are then paths inside
+    /// its dataset directory ([`crate::contract::DATA_DIR`]), not on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Training file, `.jsonl` or `.csv`.
     pub train: PathBuf,
     /// Evaluation file; when absent, `eval_split` of the training rows are held out.
@@ -417,14 +421,16 @@ impl Default for CheckpointSpec {
 
 impl JobSpec {
     /// sha256 (hex) of the settings that determine the trained weights: task, data fields and
-    /// split, method, training settings. Paths, resources, priority, image and environment are left
-    /// out, so the same job has the same hash on the host and in its container (where paths are
-    /// rewritten to the mounts) and keeps its checkpoints resumable on another GPU. Dataset
-    /// contents are tracked separately by their sha256 in `run.json` and checkpoint manifests.
+    /// split, method, training settings. Paths (and the dataset image, which only says where the
+    /// files come from), resources, priority, image and environment are left out, so the same job
+    /// has the same hash on the host and in its container (where paths are rewritten to the
+    /// mounts) and keeps its checkpoints resumable on another GPU. Dataset contents are tracked
+    /// separately by their sha256 in `run.json` and checkpoint manifests.
     pub fn config_hash(&self) -> String {
         let mut data = self.data.clone();
         data.train = PathBuf::new();
         data.eval = None;
+        data.image = None;
         let canonical = serde_json::json!({
             "task": self.task,
             "data": data,
@@ -481,6 +487,23 @@ mod tests {
     }
 
     #[test]
+    fn a_dataset_image_names_its_files_inside_it() {
+        let j: JobSpec = serde_json::from_value(serde_json::json!({
+            "name": "j", "model": "/m", "output": "/o",
+            "data": {"image": "acme/tweets:v1", "train": "train.jsonl", "eval": "eval.jsonl"}
+        }))
+        .unwrap();
+        assert_eq!(j.data.image.as_deref(), Some("acme/tweets:v1"));
+        assert_eq!(j.data.train, PathBuf::from("train.jsonl"));
+        let back = serde_json::to_value(&j).unwrap();
+        assert_eq!(back["data"]["image"], "acme/tweets:v1");
+        // Absent, it is not written.
+        assert!(serde_json::to_value(minimal()).unwrap()["data"]
+            .get("image")
+            .is_none());
+    }
+
+    #[test]
     fn method_round_trips_through_yaml_and_json() {
         let m: Method = serde_yaml::from_str("lora: { r: 4 }").unwrap();
         assert_eq!(
@@ -526,6 +549,7 @@ mod tests {
         b.model = "/elsewhere/m".into();
         b.data.train = "/other/train.jsonl".into();
         b.resources.gpus = crate::Gpus::Count(1);
+        b.data.image = Some("acme/tweets:v2".into());
         assert_eq!(a.config_hash(), b.config_hash());
         b.train.learning_rate = Positive::of(1e-4);
         assert_ne!(a.config_hash(), b.config_hash());

@@ -18,7 +18,8 @@
 //! - [`redact`] is the PII redaction engine (emails, phones, cards, IBANs, IPs, URLs), meant for the
 //!   trainer to run on the text before tokenisation and for `validate --data` to report counts
 //!   (`data.redact` is not part of the job spec yet).
-//! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use.
+//! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use; [`image_ref`]: image
+//!   references (`data.image`) as the engine reads them.
 //!
 //! This crate knows neither YAML nor Compose nor burn: the trainer depends on it alone.
 
@@ -29,6 +30,7 @@ pub mod de;
 pub mod describe;
 pub mod digest;
 mod forms;
+pub mod image_ref;
 pub mod job;
 pub mod model_files;
 pub mod options;

@@ -10,6 +10,7 @@
 mod cli;
 mod concurrent;
 mod config;
+mod data_image;
 mod gpu;
 mod image;
 mod lifecycle;

@@ -2,8 +2,8 @@
 //!
 //! Every end-to-end test takes [`EngineLock`] first: jobs compete for 2 cores, and the
 //! plugin's queue and GPU allocation look at the whole engine. A [`ProjectGuard`] removes every
-//! container and network labelled with its Compose project when dropped, also when the test
-//! panics, so a failed test cannot break the next one.
+//! container, network and named volume labelled with its Compose project when dropped, also when
+//! the test panics, so a failed test cannot break the next one.
 
 use crate::env::DockerEnv;
 use std::sync::{Mutex, MutexGuard};
@@ -98,6 +98,11 @@ impl<'a> ProjectGuard<'a> {
                 .docker(["network", "ls", "-q", "--filter", &filter]);
             for n in nets.stdout.split_whitespace() {
                 self.env.docker(["network", "rm", n]);
+            }
+            // Named volumes (a dataset image's data volume).
+            let vols = self.env.docker(["volume", "ls", "-q", "--filter", &filter]);
+            for v in vols.stdout.split_whitespace() {
+                self.env.docker(["volume", "rm", v]);
             }
         }
     }

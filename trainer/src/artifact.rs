@@ -100,6 +100,7 @@ pub fn run_record(job: &JobSpec, exit_reason: ExitReason) -> RunRecord {
         image: image(),
         config_hash: job.config_hash(),
         dataset_sha256: Default::default(),
+        data_image: contract::DataImage::from_env(|k| std::env::var(k).ok()),
         seed: job.train.seed,
         backend: String::new(),
         precision: None,

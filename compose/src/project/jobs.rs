@@ -55,6 +55,7 @@ pub(super) fn job_from_node(
         }
     }
     check_depends_on(node, name, path, ctx, diags);
+    check_data_image(node, name, path, ctx, diags);
     warn_literal_secrets(node, path, diags);
     let resolved = resolve_paths(node, path, ctx.dir, diags);
     let mut spec = spec?;
@@ -132,6 +133,39 @@ fn check_depends_on(
     }
 }
 
+/// `data.image` must be an image reference, and the init service it renders
+/// ([`crate::data_image::init_service`]) must not take a name already in use.
+fn check_data_image(
+    node: &Node,
+    name: &str,
+    path: &str,
+    ctx: &Context,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(v) = lookup(node, "data.image") else {
+        return;
+    };
+    let Some(text) = v.as_str() else { return };
+    if let Err(e) = finetune_spec::image_ref::ImageRef::parse(text) {
+        diags.push(
+            Diagnostic::error(&v.pos, join(path, "data.image"), e).with_hint(
+                "name the image as `docker finetune data package DIR --tag REPO:TAG` tagged it",
+            ),
+        );
+    }
+    let init = crate::data_image::init_service(name);
+    if ctx.services.contains_key(&init) || ctx.job_names.contains(&init) {
+        diags.push(
+            Diagnostic::error(
+                &v.pos,
+                join(path, "data.image"),
+                format!("job `{name}` reads a dataset image through a service named `{init}`, which this project already has"),
+            )
+            .with_hint(format!("rename the job or the service `{init}`")),
+        );
+    }
+}
+
 /// A literal value for a secret-looking name is never rendered (it is passed by reference);
 /// say so, since keeping secrets in a compose file is itself worth a second look.
 fn warn_literal_secrets(node: &Node, path: &str, diags: &mut Vec<Diagnostic>) {
@@ -149,7 +183,8 @@ fn warn_literal_secrets(node: &Node, path: &str, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The job's paths resolved against the project directory, never above it.
+/// The job's paths resolved against the project directory, never above it. With `data.image`,
+/// the data files are paths inside the image's dataset directory instead, kept relative.
 fn resolve_paths(
     node: &Node,
     path: &str,
@@ -157,6 +192,7 @@ fn resolve_paths(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<(&'static str, PathBuf)> {
     let mut resolved = Vec::new();
+    let in_image = lookup(node, "data.image").is_some_and(|v| v.as_str().is_some());
     for rel in ["model", "data.train", "data.eval", "output", "cache"] {
         let Some(v) = lookup(node, rel) else { continue };
         let Some(text) = v.as_str() else { continue };
@@ -165,6 +201,17 @@ fn resolve_paths(
                 Diagnostic::error(&v.pos, join(path, rel), "empty path")
                     .with_hint("write a path relative to the project directory"),
             );
+            continue;
+        }
+        if in_image && rel.starts_with("data.") {
+            match crate::data_image::image_path(text) {
+                Ok(p) => resolved.push((rel, p)),
+                Err(e) => diags.push(
+                    Diagnostic::error(&v.pos, join(path, rel), e).with_hint(
+                        "with `data.image`, write the file's path inside the image, relative to its dataset directory (`train.jsonl`)",
+                    ),
+                ),
+            }
             continue;
         }
         match resolve_path(text, dir) {

@@ -97,3 +97,30 @@ fn provider_options_become_a_job() {
             || e[1].hint.as_deref() == Some("did you mean `epochs`?")
     );
 }
+
+#[test]
+fn dataset_image_paths_stay_inside_the_image() {
+    let p = project("x-finetune:\n  jobs:\n    a: {model: m, data: {image: \"acme/tweets:v1\", train: ./sub/../t.jsonl, eval: e/v.csv}, output: o}\n");
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let d = &p.job("a").unwrap().spec.data;
+    // Not resolved against the project directory: they are in the image.
+    assert_eq!(d.train, PathBuf::from("t.jsonl"));
+    assert_eq!(d.eval, Some(PathBuf::from("e/v.csv")));
+    assert_eq!(d.image.as_deref(), Some("acme/tweets:v1"));
+}
+
+#[test]
+fn bad_dataset_images_are_reported_at_their_keys() {
+    let p = project("services:\n  a-data: {image: x}\nx-finetune:\n  jobs:\n    a: {model: m, data: {image: Acme, train: /t.jsonl, eval: ../e.jsonl}, output: o}\n");
+    let all: Vec<String> = p.diagnostics.iter().map(|d| d.to_string()).collect();
+    let all = all.join("\n");
+    assert!(
+        all.contains("`Acme` is not a valid image reference"),
+        "{all}"
+    );
+    assert!(all.contains("a service named `a-data`"), "{all}");
+    assert!(all.contains("`/t.jsonl` is absolute"), "{all}");
+    assert!(all.contains("`../e.jsonl` climbs out"), "{all}");
+    assert!(p.diagnostics.iter().all(|d| d.line == 5), "{all}");
+    assert!(p.job("a").is_none());
+}

@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod config;
+pub mod data;
 pub mod doctor;
 pub mod down;
 pub mod export;
@@ -100,6 +101,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Build the trainer image
     Build(build::BuildArgs),
+    /// Dataset images: `data package DIR --tag REPO:TAG`
+    Data(data::DataArgs),
     /// Build if needed, start the jobs in the Compose project and show their progress
     Up(up::UpArgs),
     /// List the project's job containers with their progress

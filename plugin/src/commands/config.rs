@@ -5,11 +5,14 @@
 //! override also works under plain `docker compose up`. The GPU inventory comes from
 //! `FINETUNE_GPUS` when set, else from the engine when it answers within a few seconds; without
 //! one, ids `0, 1, ...` are assumed. A YAML comment above the services says which.
-//! `--gpu-count` keeps the requests as written (`count: N`).
+//! `--gpu-count` keeps the requests as written (`count: N`). Jobs with `data.image` get the
+//! image's id in their data volume's name when the engine answers within the same few seconds
+//! (see `finetune_compose::data_image`), and a volume named without it otherwise.
 
 use crate::cli::config::{ConfigArgs, ConfigFormat};
 use crate::commands::{require_valid, select_jobs, Ctx};
 use crate::exit::ExitCode;
+use crate::service::data_image::{self, Lookup};
 use crate::service::host::Host;
 use crate::service::{gpus, jobs};
 use finetune_compose::{render, Project};
@@ -44,7 +47,8 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     let (gpu_runtime, inventory) = gpu_inventory(ctx, &project, &names).await;
     let devices = gpus::plan(&project, &names, gpu_runtime, &inventory, opts.gpu_count);
     let comment = devices.comment();
-    let options = jobs::render_options(names, gpu_runtime, devices.allocations);
+    let mut options = jobs::render_options(names, gpu_runtime, devices.allocations);
+    options.data_images = data_image_ids(ctx, &project, &options.jobs).await;
     let rendered = render(&project, &options)?;
     match opts.format {
         ConfigFormat::Yaml => print!("{}{}", comment.unwrap_or_default(), rendered.yaml()),
@@ -74,4 +78,34 @@ async fn gpu_inventory(ctx: &Ctx, project: &Project, names: &[String]) -> (bool,
         // No engine: render for a host without a GPU runtime, as written.
         _ => (false, Vec::new()),
     }
+}
+
+/// The ids of the jobs' dataset images the engine has, when it answers in time; none otherwise.
+async fn data_image_ids(
+    ctx: &Ctx,
+    project: &Project,
+    names: &[String],
+) -> std::collections::BTreeMap<String, String> {
+    let mut ids = std::collections::BTreeMap::new();
+    let images: Vec<&String> = names
+        .iter()
+        .filter_map(|n| project.job(n)?.spec.data.image.as_ref())
+        .collect();
+    if images.is_empty() {
+        return ids;
+    }
+    let found = tokio::time::timeout(ENGINE_WAIT, async {
+        let engine = ctx.engine().await?;
+        for image in images {
+            if let Lookup::Found { id } = data_image::lookup(&engine, image).await? {
+                ids.insert(image.clone(), id);
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await;
+    if !matches!(found, Ok(Ok(()))) {
+        ids.clear();
+    }
+    ids
 }

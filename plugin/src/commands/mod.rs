@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod config;
+pub mod data;
 pub mod doctor;
 pub mod down;
 pub mod export;
@@ -159,10 +160,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         ));
     }
     match cli.command {
-        Command::Validate(a) => validate::run(&ctx, a.into()),
+        Command::Validate(a) => validate::run(&ctx, a.into()).await,
         Command::Config(a) => config::run(&ctx, a.into()).await,
         Command::Export(a) => export::run(&ctx, a.try_into()?),
         Command::Build(a) => build::run(&ctx, a.into()).await,
+        Command::Data(a) => data::run(&ctx, a.into()).await,
         Command::Up(a) => up::run(&ctx, a.into()).await,
         Command::Ps(a) => ps::run(&ctx, a.into()).await,
         Command::Logs(a) => logs::run(&ctx, a.into()).await,

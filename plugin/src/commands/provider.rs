@@ -218,13 +218,13 @@ async fn up(call: &Call) -> anyhow::Result<()> {
         setenv(&spec);
         return Ok(());
     }
-    let render = jobs::render_options(names.clone(), host.gpu.available(), BTreeMap::new());
+    let mut render = jobs::render_options(names.clone(), host.gpu.available(), BTreeMap::new());
     if !image::variants(&project, &names, &render).is_empty() {
         emit(Message::info(format!(
             "fine-tune `{job}`: checking the trainer image"
         )));
     }
-    launch::prepare(&host, &project, &names, &render, false, &Lines).await?;
+    launch::prepare(&host, &project, &names, &mut render, false, &Lines).await?;
     let docker = ComposeCli::docker_binary();
     let mut target = Target::new(
         ComposeCli {
@@ -284,6 +284,7 @@ async fn down(call: &Call) -> anyhow::Result<()> {
     };
     let engine = connect().await?;
     let n = remove_jobs(&engine, &project, std::slice::from_ref(&job), 30, &Lines).await?;
+    containers::remove_data_volumes(&engine, &project, std::slice::from_ref(&job)).await?;
     emit(Message::info(format!(
         "removed {n} fine-tune container(s) of `{job}`; outputs kept"
     )));

@@ -1,6 +1,6 @@
 //! Job containers on the engine: finding one by its labels, waiting for it to exit and reading
-//! how it ended, and stopping and removing a project's job containers (outputs are never
-//! touched).
+//! how it ended, and stopping and removing a project's job containers and their data volumes
+//! (outputs are never touched).
 
 use super::Report;
 use crate::engine::{labels, Engine};
@@ -101,10 +101,15 @@ pub async fn remove_jobs(
     let containers = engine.containers(&[(labels::PROJECT, project)]).await?;
     let mut n = 0;
     for c in containers {
+        // A dataset image's init container goes with its job.
         let job = c
             .labels
             .as_ref()
-            .and_then(|l| l.get(labels::JOB).cloned())
+            .and_then(|l| {
+                l.get(labels::JOB)
+                    .or_else(|| l.get(labels::DATA_FOR))
+                    .cloned()
+            })
             .unwrap_or_default();
         if !jobs.is_empty() && !jobs.contains(&job) {
             continue;
@@ -137,6 +142,47 @@ pub async fn remove_jobs(
             )
             .await?;
         n += 1;
+    }
+    Ok(n)
+}
+/// Remove the data volumes of dataset images (`data.image`) that `project`'s jobs (only `jobs`
+/// when given) read, once their containers are gone: the image still holds the files, and the
+/// next start fills a new volume. A volume still in use is left. Returns how many.
+pub async fn remove_data_volumes(
+    engine: &Engine,
+    project: &str,
+    jobs: &[String],
+) -> anyhow::Result<usize> {
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{}={project}", labels::PROJECT),
+            labels::DATA_FOR.to_string(),
+        ],
+    )]);
+    let listed = engine
+        .docker
+        .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
+            filters: Some(filters),
+        }))
+        .await?;
+    let mut n = 0;
+    for v in listed.volumes.unwrap_or_default() {
+        let job = v.labels.get(labels::DATA_FOR).cloned().unwrap_or_default();
+        if !jobs.is_empty() && !jobs.contains(&job) {
+            continue;
+        }
+        if engine
+            .docker
+            .remove_volume(
+                &v.name,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
+            .await
+            .is_ok()
+        {
+            n += 1;
+        }
     }
     Ok(n)
 }

@@ -1,8 +1,9 @@
-//! `.dockerignore` matching for the from-source build context, with Docker's semantics on top of
-//! `globset`: every pattern is anchored at the context root; `*` and `?` stay within one path
-//! component, `**` spans any number of them, `[...]` (and `[^...]`) is a character class; a
-//! pattern that matches a directory excludes what is below it; lines apply in order, so a later
-//! line wins and `!pattern` re-includes what an earlier one excluded.
+//! `.dockerignore` matching for build contexts (the from-source trainer build, dataset images),
+//! with Docker's semantics on top of `globset`: every pattern is anchored at the context root;
+//! `*` and `?` stay within one path component, `**` spans any number of them, `[...]` (and
+//! `[^...]`) is a character class; a pattern that matches a directory excludes what is below it;
+//! lines apply in order, so a later line wins and `!pattern` re-includes what an earlier one
+//! excluded.
 
 use globset::{GlobBuilder, GlobMatcher};
 use std::path::Path;
@@ -27,13 +28,18 @@ struct Rule {
 impl DockerIgnore {
     /// The built-in exclusions plus `<source>/.dockerignore`, when there is one.
     pub fn for_context(source: &Path) -> anyhow::Result<DockerIgnore> {
-        let file = source.join(".dockerignore");
+        DockerIgnore::in_dir(source, ALWAYS)
+    }
+
+    /// `always` (patterns applied first), then `<dir>/.dockerignore` when there is one.
+    pub fn in_dir(dir: &Path, always: &[&str]) -> anyhow::Result<DockerIgnore> {
+        let file = dir.join(".dockerignore");
         let text = if file.is_file() {
             std::fs::read_to_string(&file)?
         } else {
             String::new()
         };
-        let lines = ALWAYS.iter().copied().chain(text.lines());
+        let lines = always.iter().copied().chain(text.lines());
         DockerIgnore::parse(lines).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
     }
 

@@ -32,6 +32,8 @@ pub fn render_options(
         trainer_image: None,
         version: env!("CARGO_PKG_VERSION").to_string(),
         user: None,
+        // The engine's ids of the dataset images: `launch::prepare` (and `config`) fill them in.
+        data_images: BTreeMap::new(),
     }
 }
 

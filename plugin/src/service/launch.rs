@@ -1,13 +1,14 @@
 //! The start sequence `up` and the Compose provider share, in two steps.
 //!
 //! [`prepare`] runs once, before anything starts: the GPU preflight (exit 7), the free-disk check
-//! (exit 8), output and cache directories the trainer can write, and the trainer images the jobs
-//! need (built when missing). [`start`] runs for each set of jobs the queue starts: it renders the
+//! (exit 8), output and cache directories the trainer can write, the trainer images the jobs
+//! need (built when missing), and the ids of their dataset images (which must exist) into the
+//! render options. [`start`] runs for each set of jobs the queue starts: it renders the
 //! override with the current GPU allocations, writes it and the started jobs' `job.json` files,
 //! and runs `docker compose up --detach` on their services.
 
 use super::host::{preflight_gpus, Host};
-use super::{image, outputs, Report};
+use super::{data_image, image, outputs, Report};
 use crate::compose_cli::ComposeCli;
 use crate::exit::{fail_hint, ExitCode};
 use finetune_compose::{render, Project, RenderOptions};
@@ -19,11 +20,12 @@ pub async fn prepare(
     host: &Host,
     project: &Project,
     names: &[String],
-    render: &RenderOptions,
+    render: &mut RenderOptions,
     build: bool,
     report: &dyn Report,
 ) -> anyhow::Result<()> {
     preflight_gpus(&host.gpu, project, names, report)?;
+    render.data_images = data_image::resolve(&host.engine, project, names, report).await?;
     for spec in names.iter().filter_map(|n| project.job(n)).map(|j| &j.spec) {
         outputs::check_disk(&spec.name, &spec.output)?;
         outputs::prepare_dir(&spec.output)?;
@@ -105,8 +107,15 @@ pub async fn start(
             (n.clone(), svc)
         })
         .collect();
+    // A dataset image's init service is named too, for `--no-deps` (the provider): the job
+    // waits for it to exit 0 either way.
+    let inits: Vec<&str> = started
+        .iter()
+        .filter_map(|n| rendered.init_services.get(n).map(String::as_str))
+        .collect();
     let mut args = vec!["up", "--detach"];
     args.extend(target.up_flags.iter().copied());
+    args.extend(inits);
     args.extend(services.iter().map(|(_, s)| s.as_str()));
     if target.capture {
         compose_captured(&target.compose, &args, report).await?;

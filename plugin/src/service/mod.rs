@@ -8,11 +8,13 @@
 //! - [`gpus`]: the device ids `config` renders when no queue runs;
 //! - [`outputs`]: output and cache directories the trainer's user can write, free disk;
 //! - [`launch`]: the start sequence shared by `up` and the provider;
+//! - [`data_image`]: dataset images: building them, their ids, copying files out of them;
 //! - [`containers`]: finding, waiting for and removing job containers;
 //! - [`progress`]: a job's progress from its `metrics.jsonl`.
 
 pub mod containers;
 pub mod context;
+pub mod data_image;
 pub mod dockerignore;
 pub mod gpus;
 pub mod host;

@@ -9,6 +9,7 @@
 //! [`jsonl`], [`csv`] and [`parquet`]; lines of the text formats are capped at [`MAX_LINE`] bytes
 //! ([`lines`]) so a file without newlines is an error, not an out-of-memory.
 
+mod count;
 mod csv;
 mod jsonl;
 mod lines;
@@ -22,6 +23,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use count::count_rows;
 pub use lines::MAX_LINE;
 
 /// One example: its text, its label and where it starts: the 1-based line of a text file, or the

@@ -86,7 +86,7 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     // is rendered (only the started ones are started), so Compose does not call the project's
     // other job containers orphans.
     let mut render = jobs::render_options(Vec::new(), host.gpu.available(), BTreeMap::new());
-    launch::prepare(&host, &project, &to_run, &render, opts.build, &Terminal).await?;
+    launch::prepare(&host, &project, &to_run, &mut render, opts.build, &Terminal).await?;
 
     let mut sched = Scheduler::new(host.inventory(&project, &to_run, &Terminal));
     for name in &to_run {
