@@ -215,3 +215,27 @@ fn manifests_carry_gpus_shm_security_and_secrets_by_reference() {
         65532
     );
 }
+
+/// A dataset image has no host path: host-path export refuses it, a data claim carries it.
+#[test]
+fn a_dataset_image_job_exports_with_a_data_claim_only() {
+    let y = "x-finetune:\n  jobs:\n    j: {model: ./m, data: {image: \"acme/tweets:v1\", train: train.jsonl}, output: ./o, resources: {gpus: 1}}\n";
+    let dir = project(&[("compose.yaml", y)]);
+    let p = load_project(&options(dir.path())).unwrap();
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let job = p.job("j").unwrap();
+    let e = export::kubernetes(&p.name, job, &opts()).unwrap_err();
+    assert!(e.to_string().contains("`acme/tweets:v1`"), "{e}");
+    let claims = ExportOptions {
+        volumes: VolumeMode::Pvc {
+            model: "m".into(),
+            data: "tweets-v1".into(),
+            output: "o".into(),
+            cache: None,
+        },
+        ..opts()
+    };
+    let text = export::kubernetes(&p.name, job, &claims).unwrap();
+    assert!(text.contains("claimName: tweets-v1"), "{text}");
+    assert!(text.contains("/data/train.jsonl"), "{text}");
+}

@@ -429,14 +429,14 @@ mod tests {
             [
                 "Dockerfile",
                 "noop",
-                "data/sub",
+                "data/sub/",
                 "data/sub/e.csv",
                 "data/t.jsonl"
             ]
         );
         let mode = |n: &str| seen.iter().find(|(p, _, _)| p == n).unwrap().1;
         assert_eq!(
-            (mode("noop"), mode("data/sub"), mode("data/t.jsonl")),
+            (mode("noop"), mode("data/sub/"), mode("data/t.jsonl")),
             (0o755, 0o755, 0o644)
         );
         let dockerfile = &seen[0].2;
