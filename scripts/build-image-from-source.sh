@@ -10,9 +10,11 @@
 #     for --target runtime).
 #  3. `docker build --network none --target runtime` and check that the image runs
 #     `finetune-trainer --version` as a non-root user with --network none.
+#  4. With --cuda-binary PATH (a host-built `--features cuda` trainer): the `runtime-cuda` stage's
+#     wiring in the same context, by scripts/check-cuda-image.sh (which reuses step 3's layers).
 #
 # Flags: --rebuild-base (re-create the builder base image), --tag T (default finetune-trainer:source),
-#        --keep-context (leave the staged context for inspection).
+#        --keep-context (leave the staged context for inspection), --cuda-binary PATH.
 # Needs root (debootstrap) and network access to a Debian mirror and crates.io (vendoring) the
 # first time; the image build itself runs offline.
 set -euo pipefail
@@ -22,12 +24,14 @@ repo="$PWD"
 rebuild_base=false
 keep_context=false
 tag="finetune-trainer:source"
+cuda_binary=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --rebuild-base) rebuild_base=true ;;
         --keep-context) keep_context=true ;;
         --tag) tag="$2"; shift ;;
-        *) echo "usage: $0 [--rebuild-base] [--keep-context] [--tag TAG]" >&2; exit 2 ;;
+        --cuda-binary) cuda_binary="$(realpath "$2")"; shift ;;
+        *) echo "usage: $0 [--rebuild-base] [--keep-context] [--tag TAG] [--cuda-binary PATH]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -115,3 +119,8 @@ version_out="$(docker run --rm --network none --read-only --cap-drop ALL \
 size="$(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.1f MB", $1/1e6}')"
 log "image $tag runs as $user: '$version_out'"
 echo "build-image-from-source: OK image=$tag size=$size user=$user base_s=$t_base context_s=$t_ctx build_s=$t_build"
+
+# ---- 4. the runtime-cuda stage --------------------------------------------------------------
+if [ -n "$cuda_binary" ]; then
+    scripts/check-cuda-image.sh "$ctx" "$cuda_binary"
+fi

@@ -4,7 +4,8 @@
 # Installs what a fresh machine lacks (a running engine, Compose v2), fetches the real fixtures,
 # then: rustfmt, clippy, one static release build of every binary for the host triple, the whole
 # test suite against those binaries (the end-to-end tests find them in target/<triple>/release),
-# the CUDA feature build, and, in CI or with --full, the offline multi-stage image build from source.
+# the CUDA feature build, and, in CI or with --full, the offline multi-stage image build from source
+# with the `runtime-cuda` stage's wiring checked on that CUDA build (scripts/check-cuda-image.sh).
 #
 # Usage: scripts/test.sh [--full] [-- extra cargo test args]
 # Exits non-zero when any step fails; every step still runs when the ones it needs passed.
@@ -68,10 +69,12 @@ static_test() {
     RUSTFLAGS="${RUSTFLAGS:-} $static_flags" cargo test --release --locked --workspace --no-fail-fast --target "$triple" "${extra[@]}"
 }
 cuda_build() {
-    # Proves the cuda feature compiles offline; dependencies unoptimised to keep it cheap.
+    # Proves the cuda feature compiles offline; dependencies unoptimised to keep it cheap. The
+    # binary (dynamic, as the CUDA image needs) goes into the runtime-cuda check below.
     cargo build --locked -p finetune-trainer --features cuda \
         --config 'profile.dev.package."*".opt-level=0'
 }
+cuda_binary="${CARGO_TARGET_DIR:-target}/debug/finetune-trainer"
 
 step "engine (scripts/ensure-docker.sh)" scripts/ensure-docker.sh
 step "compose v2 (scripts/install-compose.sh)" scripts/install-compose.sh
@@ -83,9 +86,13 @@ if step "static release build ($triple)" static_build; then
 else
     skip "cargo test (the build failed)"
 fi
-step "cargo build --features cuda" cuda_build
+image_args=()
+if step "cargo build --features cuda" cuda_build; then
+    image_args=(--cuda-binary "$cuda_binary")
+fi
 if [ "$full" = true ]; then
-    step "image build from source (scripts/build-image-from-source.sh)" scripts/build-image-from-source.sh
+    step "image build from source + runtime-cuda wiring (scripts/build-image-from-source.sh)" \
+        scripts/build-image-from-source.sh "${image_args[@]}"
 else
     skip "image build from source (CI=true or --full runs it)"
 fi

@@ -103,7 +103,9 @@ pub fn gpu_count(spec: &JobSpec) -> Result<u64, ExportError> {
         Gpus::Auto => 1,
         Gpus::All => return Err(ExportError::AllGpus(spec.name.clone())),
         Gpus::Count(n) => u64::from(*n),
-        Gpus::Ids(ids) => ids.len() as u64,
+        // A cluster hands out whole `nvidia.com/gpu`s; sharing one is the NVIDIA device
+        // plugin's configuration (time-slicing or MPS replicas), not the pod's.
+        Gpus::Ids(ids) | Gpus::Shared(ids) => ids.len() as u64,
     })
 }
 

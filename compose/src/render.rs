@@ -11,7 +11,9 @@
 //!   exactly one of `count` and `device_ids`): `0` renders none, `N` `count: N`, `all`
 //!   `count: all`, ids `device_ids`, `auto` all GPUs when [`RenderOptions::gpu_runtime`] else none.
 //!   An allocation in [`RenderOptions::allocations`] replaces the request with `device_ids`, so
-//!   concurrent jobs land on disjoint GPUs (a bare `count: N` always means GPUs `0..N`);
+//!   concurrent jobs land on disjoint GPUs (a bare `count: N` always means GPUs `0..N`). Shared
+//!   GPUs (`{device_ids: [...], shared: true}`) render their `device_ids` like explicit ids, so
+//!   jobs sharing a device all name it; no `CUDA_MPS_*` variables are set (see docs/spec.md);
 //! - `deploy.resources.limits` `cpus`/`memory`, `shm_size` (default `1g`: Docker's 64 MB breaks
 //!   data loading), `ulimits` stack 64 MiB, and memlock -1 for GPU jobs (pinned memory);
 //! - bind mounts: model read-only at `/model`, the directory holding the data files read-only at
@@ -325,7 +327,9 @@ fn service(project: &Project, spec: &JobSpec, opts: &RenderOptions) -> (Value, b
         dev.insert("driver".into(), json!("nvidia"));
         dev.insert("capabilities".into(), json!(["gpu"]));
         match g {
-            Gpus::Ids(ids) => dev.insert("device_ids".into(), json!(ids)),
+            // A shared job renders the same `device_ids` as the jobs it shares them with: the
+            // sharing itself is the queue's (admission by declared memory), not Compose's.
+            Gpus::Ids(ids) | Gpus::Shared(ids) => dev.insert("device_ids".into(), json!(ids)),
             Gpus::Count(n) => dev.insert("count".into(), json!(n)),
             _ => dev.insert("count".into(), json!("all")),
         };

@@ -350,3 +350,76 @@ fn a_dataset_image_renders_an_init_service_and_its_volume() {
         );
     }
 }
+
+const SHARED: &str = r#"name: demo
+x-finetune:
+  defaults:
+    model: ./models/minilm
+    data: {train: ./data/a/train.jsonl}
+  jobs:
+    small-a:
+      output: ./runs/small-a
+      resources: {gpus: {device_ids: [0], shared: true}, gpu_memory: 6g}
+    small-b:
+      output: ./runs/small-b
+      resources: {gpus: {device_ids: [0], shared: true}, gpu_memory: 10g}
+    big:
+      output: ./runs/big
+      resources: {gpus: 1}
+"#;
+
+/// Jobs sharing a GPU render the same `device_ids` (and nothing else of the sharing); the
+/// exclusive job next to them keeps its allocation. The snapshot holds each service's image,
+/// build target, `deploy` and `environment`.
+#[test]
+fn jobs_sharing_a_gpu_render_the_same_device_ids() {
+    let dir = project(&[("compose.yaml", SHARED)]);
+    let p = load_project(&options(dir.path())).unwrap();
+    assert!(!p.has_errors(), "{:#?}", p.diagnostics);
+    let o = RenderOptions {
+        allocations: BTreeMap::from([("big".to_string(), vec!["1".to_string()])]),
+        ..opts()
+    };
+    let r = render(&p, &o).unwrap();
+    let v = r.value();
+    let mut focus = serde_json::Map::new();
+    for (name, s) in v["services"].as_object().unwrap() {
+        focus.insert(
+            name.clone(),
+            serde_json::json!({
+                "image": s["image"],
+                "build": {"target": s["build"]["target"]},
+                "deploy": s["deploy"],
+                "environment": s["environment"],
+            }),
+        );
+    }
+    let devices = |job: &str| &v["services"][job]["deploy"]["resources"]["reservations"]["devices"];
+    assert_eq!(devices("small-a"), devices("small-b"));
+    assert_eq!(
+        devices("small-a")[0]["device_ids"],
+        serde_json::json!(["0"])
+    );
+    assert!(r.gpus["small-a"] && r.gpus["small-b"]);
+    snapshot(
+        "shared.yaml",
+        &serde_yaml::to_string(&serde_json::Value::Object(focus)).unwrap(),
+    );
+    // The job file keeps the request, so the trainer (and `ps`) see that it shares.
+    let job: serde_json::Value = serde_json::from_str(&r.job_files["small-a"].content).unwrap();
+    assert_eq!(
+        job["resources"],
+        serde_json::json!({"gpus": {"device_ids": ["0"], "shared": true}, "gpu_memory": "6g"})
+    );
+    if compose_v2() {
+        std::fs::write(dir.path().join("rendered.yaml"), r.yaml()).unwrap();
+        let c = compose_config(dir.path());
+        for job in ["small-a", "small-b"] {
+            assert_eq!(
+                c["services"][job]["deploy"]["resources"]["reservations"]["devices"][0]
+                    ["device_ids"],
+                serde_json::json!(["0"])
+            );
+        }
+    }
+}

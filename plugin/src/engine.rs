@@ -3,7 +3,8 @@
 
 use crate::endpoint::Endpoint;
 use crate::exit::{ExitCode, Failure};
-use crate::scheduler::Inventory;
+use crate::nvidia_smi;
+use crate::scheduler::{Device, Inventory};
 use bollard::models::{ContainerSummary, SystemInfo};
 use bollard::query_parameters::ListContainersOptions;
 use bollard::{Docker, API_DEFAULT_VERSION};
@@ -141,31 +142,26 @@ fn cdi_dir_has_nvidia(dir: &Path) -> bool {
     })
 }
 
-/// The host's GPUs: `FINETUNE_GPUS` (e.g. `0,1,2,3`; for tests and for hosts where discovery
-/// fails), else `nvidia-smi` on a local engine's host, else none.
-pub fn gpu_ids(support: &GpuSupport, local: bool) -> Vec<String> {
+/// The host's GPUs: `FINETUNE_GPUS` (e.g. `0,1,2,3`, or `0:80g,1:80g` with their memory; for
+/// tests and for hosts where discovery fails), else `nvidia-smi` on a local engine's host (ids and
+/// memory), else none. A malformed `FINETUNE_GPUS` is an error.
+pub fn gpu_devices(support: &GpuSupport, local: bool) -> Result<Vec<Device>, Failure> {
     if let Ok(v) = std::env::var("FINETUNE_GPUS") {
-        return crate::scheduler::parse_gpu_override(&v);
+        return crate::scheduler::parse_gpu_override(&v).map_err(|e| {
+            Failure::new(ExitCode::Other, format!("FINETUNE_GPUS: {e}"))
+                .hint("write device ids, each optionally with its memory: `0,1` or `0:80g,1:24g`")
+        });
     }
     if !support.available() || !local {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=index", "--format=csv,noheader"])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect(),
-        _ => Vec::new(),
-    }
+    Ok(nvidia_smi::query(Path::new("nvidia-smi"))
+        .map(|r| r.gpus.iter().map(nvidia_smi::Gpu::device).collect())
+        .unwrap_or_default())
 }
 
 /// The scheduler's view of the host.
-pub fn inventory(info: &SystemInfo, gpus: Vec<String>) -> Inventory {
+pub fn inventory(info: &SystemInfo, gpus: Vec<Device>) -> Inventory {
     Inventory {
         gpus,
         cpus: info.ncpu.unwrap_or(1).max(1) as f64,
@@ -234,7 +230,7 @@ mod tests {
             mem_total: Some(1 << 30),
             ..Default::default()
         };
-        let inv = inventory(&info, vec!["0".into()]);
+        let inv = inventory(&info, vec![Device::id("0")]);
         assert_eq!((inv.cpus, inv.memory, inv.gpus.len()), (2.0, 1 << 30, 1));
     }
 }

@@ -23,7 +23,8 @@ pub enum ExitCode {
     JobFailed = 5,
     /// A job was killed for running out of memory.
     OutOfMemory = 6,
-    /// A job asks for GPUs and the host has no NVIDIA runtime or CDI devices.
+    /// A job asks for GPUs and the host has no NVIDIA runtime or CDI devices (found before the
+    /// start, or by the CUDA trainer finding no driver in its container).
     NoGpuRuntime = 7,
     /// The output disk is full or not writable.
     DiskFull = 8,
@@ -52,6 +53,7 @@ impl ExitCode {
             trainer::OUT_OF_MEMORY => ExitCode::OutOfMemory,
             trainer::OUTPUT_UNWRITABLE => ExitCode::DiskFull,
             trainer::INTERRUPTED => ExitCode::Interrupted,
+            trainer::NO_GPU => ExitCode::NoGpuRuntime,
             _ => ExitCode::JobFailed,
         }
     }
@@ -89,6 +91,7 @@ pub fn describe_job_exit(status: i64, oom_killed: bool) -> &'static str {
         trainer::OUT_OF_MEMORY => "failed: out of memory",
         trainer::INTERRUPTED => "interrupted (resumable)",
         trainer::OUTPUT_UNWRITABLE => "failed: output not writable (disk full?)",
+        trainer::NO_GPU => "failed: no usable GPU in the container (NVIDIA driver missing?)",
         137 => "killed (SIGKILL)",
         143 => "terminated (SIGTERM)",
         _ => "failed",
@@ -155,6 +158,8 @@ mod tests {
         assert_eq!(ExitCode::from_job(6, false), ExitCode::DiskFull);
         assert_eq!(ExitCode::from_job(5, false), ExitCode::Interrupted);
         assert_eq!(ExitCode::from_job(2, false), ExitCode::JobFailed);
+        // A CUDA trainer without a driver in its container: the GPU-runtime code.
+        assert_eq!(ExitCode::from_job(7, false), ExitCode::NoGpuRuntime);
         assert_eq!(ExitCode::from_job(137, false), ExitCode::JobFailed);
         assert_eq!(ExitCode::from_job(i64::MAX, false), ExitCode::JobFailed);
     }
@@ -201,6 +206,7 @@ mod tests {
     fn descriptions_name_oom_and_resume() {
         assert!(describe_job_exit(137, true).contains("out of memory"));
         assert!(describe_job_exit(5, false).contains("resumable"));
+        assert!(describe_job_exit(7, false).contains("no usable GPU"));
         assert_eq!(describe_job_exit(0, false), "done");
     }
 }

@@ -12,6 +12,7 @@ mod compose_cli;
 mod endpoint;
 mod engine;
 mod exit;
+mod nvidia_smi;
 mod provider;
 mod scheduler;
 mod service;

@@ -11,20 +11,52 @@
 //! declare fit in the host's `NCPU` and `MemTotal` together; a job that declares no CPU limit
 //! counts as one CPU, one with no memory limit counts as none.
 //!
+//! Shared GPUs (`gpus: {device_ids: [...], shared: true}`): shared jobs may run together on a
+//! device while the GPU memory they declare (`resources.gpu_memory`) fits in the device's memory
+//! from the inventory; a device whose memory is unknown takes one shared job at a time. A device
+//! is either free, held by one exclusive job, or held by shared jobs: shared and exclusive jobs
+//! never run on the same device.
+//!
 //! This module is pure: the inventory comes from `docker info` (or `FINETUNE_GPUS`) elsewhere,
 //! so the policy is unit-tested with fake inventories.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+/// One GPU of the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The device id (`"0"`, `"1"`, … or a UUID).
+    pub id: String,
+    /// Total device memory in bytes, when known (`nvidia-smi`, `FINETUNE_GPUS=0:80g`).
+    pub memory: Option<u64>,
+}
+
+impl Device {
+    /// A device of unknown memory.
+    pub fn id(id: impl Into<String>) -> Device {
+        Device {
+            id: id.into(),
+            memory: None,
+        }
+    }
+}
 
 /// What the host offers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
-    /// GPU device ids (`"0"`, `"1"`, … or UUIDs), in allocation order.
-    pub gpus: Vec<String>,
+    /// GPUs, in allocation order.
+    pub gpus: Vec<Device>,
     /// Host CPUs (`docker info` `NCPU`).
     pub cpus: f64,
     /// Host memory in bytes (`docker info` `MemTotal`).
     pub memory: u64,
+}
+
+impl Inventory {
+    /// The GPU ids, in allocation order.
+    pub fn gpu_ids(&self) -> Vec<String> {
+        self.gpus.iter().map(|d| d.id.clone()).collect()
+    }
 }
 
 /// The GPUs a job asks for, after `auto` has been resolved against the host.
@@ -34,6 +66,24 @@ pub enum GpuNeed {
     Count(u32),
     All,
     Ids(Vec<String>),
+    /// Devices shared with other shared jobs; `memory` is what the job declares it uses on each
+    /// (`None`: undeclared, counted as the whole device).
+    Shared {
+        ids: Vec<String>,
+        memory: Option<u64>,
+    },
+}
+
+/// What one device is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Free,
+    Exclusive,
+    /// `jobs` shared jobs declaring `memory` bytes together.
+    Shared {
+        jobs: u32,
+        memory: u64,
+    },
 }
 
 /// One job waiting to run.
@@ -77,6 +127,13 @@ pub enum Unschedulable {
     TooManyCpus { job: String, want: f64, have: f64 },
     #[error("job `{job}` asks for {want} bytes of memory but the host has {have}")]
     TooMuchMemory { job: String, want: u64, have: u64 },
+    #[error("job `{job}` declares {want} bytes of GPU memory but GPU `{id}` has {have}")]
+    TooMuchGpuMemory {
+        job: String,
+        id: String,
+        want: u64,
+        have: u64,
+    },
     #[error("job `{job}` is queued twice")]
     Duplicate { job: String },
 }
@@ -85,7 +142,8 @@ pub enum Unschedulable {
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     inventory: Inventory,
-    free_gpus: BTreeSet<usize>,
+    /// Per device of the inventory, in its order.
+    slots: Vec<Slot>,
     used_cpus: f64,
     used_memory: u64,
     /// Waiting jobs with their submission sequence number.
@@ -97,7 +155,7 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn new(inventory: Inventory) -> Scheduler {
         Scheduler {
-            free_gpus: (0..inventory.gpus.len()).collect(),
+            slots: vec![Slot::Free; inventory.gpus.len()],
             inventory,
             used_cpus: 0.0,
             used_memory: 0,
@@ -131,17 +189,35 @@ impl Scheduler {
                     have: 0,
                 })
             }
-            GpuNeed::Ids(ids) => {
-                if let Some(id) = ids.iter().find(|id| !inv.gpus.contains(id)) {
-                    return Err(Unschedulable::UnknownGpu {
-                        job: req.name.clone(),
-                        id: id.clone(),
-                        have: if inv.gpus.is_empty() {
-                            "none".into()
-                        } else {
-                            inv.gpus.join(", ")
+            GpuNeed::Ids(ids) | GpuNeed::Shared { ids, .. } => {
+                for id in ids {
+                    let Some(dev) = inv.gpus.iter().find(|d| d.id == *id) else {
+                        return Err(Unschedulable::UnknownGpu {
+                            job: req.name.clone(),
+                            id: id.clone(),
+                            have: if inv.gpus.is_empty() {
+                                "none".into()
+                            } else {
+                                inv.gpu_ids().join(", ")
+                            },
+                        });
+                    };
+                    if let (
+                        GpuNeed::Shared {
+                            memory: Some(want), ..
                         },
-                    });
+                        Some(have),
+                    ) = (&req.gpus, dev.memory)
+                    {
+                        if *want > have {
+                            return Err(Unschedulable::TooMuchGpuMemory {
+                                job: req.name.clone(),
+                                id: id.clone(),
+                                want: *want,
+                                have,
+                            });
+                        }
+                    }
                 }
             }
             _ => {}
@@ -191,15 +267,28 @@ impl Scheduler {
             match (cpu_ok && mem_ok, gpus) {
                 (true, Some(gpus)) => {
                     let (_, req) = self.waiting.remove(i);
-                    for g in &gpus {
-                        self.free_gpus.remove(g);
+                    for &g in &gpus {
+                        self.slots[g] = match (&req.gpus, self.slots[g]) {
+                            (
+                                GpuNeed::Shared { memory, .. },
+                                Slot::Shared { jobs, memory: used },
+                            ) => Slot::Shared {
+                                jobs: jobs + 1,
+                                memory: used.saturating_add(shared_cost(*memory)),
+                            },
+                            (GpuNeed::Shared { memory, .. }, _) => Slot::Shared {
+                                jobs: 1,
+                                memory: shared_cost(*memory),
+                            },
+                            _ => Slot::Exclusive,
+                        };
                     }
                     self.used_cpus += req.cpu_cost();
                     self.used_memory += req.mem_cost();
                     let alloc = Allocation {
                         gpus: gpus
                             .iter()
-                            .map(|g| self.inventory.gpus[*g].clone())
+                            .map(|g| self.inventory.gpus[*g].id.clone())
                             .collect(),
                     };
                     started.push((req.name.clone(), alloc));
@@ -219,7 +308,19 @@ impl Scheduler {
     /// Release a finished job's resources.
     pub fn finish(&mut self, name: &str) {
         if let Some((req, gpus)) = self.running.remove(name) {
-            self.free_gpus.extend(gpus);
+            for g in gpus {
+                self.slots[g] = match (self.slots[g], &req.gpus) {
+                    (Slot::Shared { jobs, memory }, GpuNeed::Shared { memory: m, .. })
+                        if jobs > 1 =>
+                    {
+                        Slot::Shared {
+                            jobs: jobs - 1,
+                            memory: memory.saturating_sub(shared_cost(*m)),
+                        }
+                    }
+                    _ => Slot::Free,
+                };
+            }
             self.used_cpus = (self.used_cpus - req.cpu_cost()).max(0.0);
             self.used_memory = self.used_memory.saturating_sub(req.mem_cost());
         }
@@ -239,34 +340,66 @@ impl Scheduler {
 
     /// The GPU indices that would satisfy `need` now, lowest first, or `None` if it must wait.
     fn pick_gpus(&self, need: &GpuNeed) -> Option<Vec<usize>> {
+        let free: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i] == Slot::Free)
+            .collect();
+        let indices = |ids: &[String]| -> Option<Vec<usize>> {
+            ids.iter()
+                .map(|id| self.inventory.gpus.iter().position(|g| g.id == *id))
+                .collect()
+        };
         match need {
             GpuNeed::None => Some(Vec::new()),
             GpuNeed::Count(n) => {
                 let n = *n as usize;
-                (self.free_gpus.len() >= n)
-                    .then(|| self.free_gpus.iter().take(n).copied().collect())
+                (free.len() >= n).then(|| free[..n].to_vec())
             }
-            GpuNeed::All => (self.free_gpus.len() == self.inventory.gpus.len()
-                && !self.free_gpus.is_empty())
-            .then(|| self.free_gpus.iter().copied().collect()),
+            GpuNeed::All => (free.len() == self.slots.len() && !free.is_empty()).then_some(free),
             GpuNeed::Ids(ids) => {
-                let idx: Option<Vec<usize>> = ids
-                    .iter()
-                    .map(|id| self.inventory.gpus.iter().position(|g| g == id))
-                    .collect();
-                idx.filter(|idx| idx.iter().all(|i| self.free_gpus.contains(i)))
+                indices(ids).filter(|idx| idx.iter().all(|&i| self.slots[i] == Slot::Free))
             }
+            GpuNeed::Shared { ids, memory } => indices(ids).filter(|idx| {
+                idx.iter()
+                    .all(|&i| self.shared_fits(i, shared_cost(*memory)))
+            }),
+        }
+    }
+
+    /// Whether a shared job declaring `cost` bytes may join device `i` now.
+    fn shared_fits(&self, i: usize, cost: u64) -> bool {
+        match self.slots[i] {
+            Slot::Free => true,
+            Slot::Exclusive => false,
+            Slot::Shared { memory, .. } => self.inventory.gpus[i]
+                .memory
+                .and_then(|total| memory.checked_add(cost).map(|sum| sum <= total))
+                .unwrap_or(false),
         }
     }
 }
 
-/// Parse `FINETUNE_GPUS` (`0,1,2,3`, or empty for none) into device ids.
-pub fn parse_gpu_override(value: &str) -> Vec<String> {
+/// What a shared job counts against a device: its declared memory, or all of it when undeclared.
+fn shared_cost(memory: Option<u64>) -> u64 {
+    memory.unwrap_or(u64::MAX)
+}
+
+/// Parse `FINETUNE_GPUS`: device ids separated by commas, each optionally with its memory
+/// (`0,1`, `0:80g,1:24g`, or empty for none).
+pub fn parse_gpu_override(value: &str) -> Result<Vec<Device>, String> {
     value
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(String::from)
+        .map(|entry| match entry.split_once(':') {
+            None => Ok(Device::id(entry)),
+            Some((id, size)) => size
+                .parse::<finetune_spec::ByteSize>()
+                .map(|m| Device {
+                    id: id.trim().to_string(),
+                    memory: Some(m.0),
+                })
+                .map_err(|e| format!("GPU `{id}`: {e}")),
+        })
         .collect()
 }
 

@@ -58,6 +58,10 @@ pub mod exit_code {
     pub const INTERRUPTED: i32 = 5;
     /// The output directory cannot be written (e.g. the disk is full).
     pub const OUTPUT_UNWRITABLE: i32 = 6;
+    /// A CUDA build was asked to train on a GPU and none is usable: no NVIDIA driver in the
+    /// container (`libcuda.so.1` missing: started without GPUs or without the NVIDIA container
+    /// toolkit), or CUDA failed to start on the device.
+    pub const NO_GPU: i32 = 7;
 }
 
 /// One line of `metrics.jsonl`: either a training log line or an evaluation.

@@ -462,6 +462,14 @@ impl JobSpec {
                 hint: "keep `eval` for a separate file, or `eval_split` to hold out training rows",
             });
         }
+        if self.resources.gpus.is_shared() && self.resources.gpu_memory.is_none() {
+            out.push(SpecProblem {
+                path: "resources.gpus",
+                message: "shared GPUs need `resources.gpu_memory`: the queue co-runs shared jobs \
+                          on a device while their declared memory fits in it",
+                hint: "declare what the job uses on each device, e.g. `gpu_memory: 8g` next to `gpus`",
+            });
+        }
         out
     }
 }
@@ -528,6 +536,15 @@ mod tests {
         j.data.eval = Some("/d/eval.jsonl".into());
         j.data.eval_split = Fraction::new(0.1);
         assert_eq!(j.check()[0].path, "data.eval_split");
+    }
+
+    #[test]
+    fn check_refuses_shared_gpus_without_declared_memory() {
+        let mut j = minimal();
+        j.resources.gpus = crate::Gpus::Shared(vec!["0".into()]);
+        assert_eq!(j.check()[0].path, "resources.gpus");
+        j.resources.gpu_memory = Some(crate::ByteSize(8 << 30));
+        assert!(j.check().is_empty());
     }
 
     #[test]

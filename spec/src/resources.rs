@@ -1,5 +1,6 @@
 //! Host resources a job may use: GPUs, CPUs, memory and `/dev/shm`, in every form users write
-//! them (`gpus: 2`, `gpus: all`, `gpus: [0, 3]`, `gpus: {count: 2}`, `memory: 8g`).
+//! them (`gpus: 2`, `gpus: all`, `gpus: [0, 3]`, `gpus: {count: 2}`,
+//! `gpus: {device_ids: [0], shared: true}`, `memory: 8g`).
 //!
 //! The Deserialize impls take the same shapes from YAML and JSON and say what is wrong in the
 //! words `validate` prints, with a hint where the fix is known.
@@ -16,6 +17,10 @@ use std::str::FromStr;
 #[serde(default)]
 pub struct Resources {
     pub gpus: Gpus,
+    /// Device memory the job declares it uses on each of its GPUs. Required with shared GPUs:
+    /// shared jobs co-run on a device while their declared memory fits in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_memory: Option<ByteSize>,
     /// CPU limit (Compose `cpus`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<Positive>,
@@ -27,8 +32,9 @@ pub struct Resources {
     pub shm_size: Option<ByteSize>,
 }
 
-/// GPU request: `0` (none), `N` (any N GPUs), `all`, explicit device ids, or `auto` (every GPU
-/// when the host has an NVIDIA runtime, else CPU with a note).
+/// GPU request: `0` (none), `N` (any N GPUs), `all`, explicit device ids, `auto` (every GPU
+/// when the host has an NVIDIA runtime, else CPU with a note), or explicit device ids shared with
+/// other shared jobs (`{device_ids: [0], shared: true}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Gpus {
     #[default]
@@ -36,12 +42,21 @@ pub enum Gpus {
     All,
     Count(u32),
     Ids(Vec<String>),
+    /// Devices the job may share with other shared jobs (never with exclusive ones). Always
+    /// named (never a count): jobs meant to share a GPU must land on the same one, and a small
+    /// job does not need the scheduler to choose among devices. Never empty.
+    Shared(Vec<String>),
 }
 
 impl Gpus {
     /// Whether this request needs no GPU at all.
     pub fn is_none(&self) -> bool {
         matches!(self, Gpus::Count(0)) || matches!(self, Gpus::Ids(ids) if ids.is_empty())
+    }
+
+    /// Whether the job may share its devices with other shared jobs.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Gpus::Shared(_))
     }
 }
 
@@ -52,24 +67,34 @@ impl fmt::Display for Gpus {
             Gpus::All => f.write_str("all"),
             Gpus::Count(n) => write!(f, "{n}"),
             Gpus::Ids(ids) => write!(f, "[{}]", ids.join(",")),
+            Gpus::Shared(ids) => write!(f, "{{device_ids: [{}], shared: true}}", ids.join(",")),
         }
     }
 }
 
 impl Serialize for Gpus {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
         match self {
             Gpus::Auto => s.serialize_str("auto"),
             Gpus::All => s.serialize_str("all"),
             Gpus::Count(n) => s.serialize_u32(*n),
             Gpus::Ids(ids) => ids.serialize(s),
+            Gpus::Shared(ids) => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("device_ids", ids)?;
+                m.serialize_entry("shared", &true)?;
+                m.end()
+            }
         }
     }
 }
 
 const GPUS_EXPECTED: &str =
-    "a GPU count, `all`, `auto`, a list of device ids, or `{count: N}` / `{device_ids: [...]}`";
-const GPU_KEYS: &[&str] = &["count", "device_ids"];
+    "a GPU count, `all`, `auto`, a list of device ids, or `{count: N}` / `{device_ids: [...]}` (with `shared: true` to share them)";
+const GPU_KEYS: &[&str] = &["count", "device_ids", "shared"];
+const SHARED_HINT: &str =
+    "write `{device_ids: [0], shared: true}`: jobs that share a GPU name the device they share";
 
 fn gpu_count<E: de::Error>(n: i64) -> Result<Gpus, E> {
     if n < 0 {
@@ -120,57 +145,100 @@ impl<'de> Deserialize<'de> for Gpus {
                 }
                 Ok(Gpus::Ids(ids))
             }
-            /// The Compose-like forms `{count: N}` and `{device_ids: [...]}`.
+            /// The Compose-like forms `{count: N}` and `{device_ids: [...]}`, the latter with an
+            /// optional `shared: true`.
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Gpus, A::Error> {
-                let mut seen = (false, false);
+                let mut seen = Seen::default();
                 let mut gpus = Gpus::Auto;
-                while let Some(is_count) = map.next_key_seed(GpuKey(&mut seen))? {
-                    gpus = if is_count {
-                        map.next_value::<GpuCount>()?.0
-                    } else {
-                        Gpus::Ids(map.next_value::<DeviceIds>()?.0)
-                    };
+                let mut ids = None;
+                while let Some(field) = map.next_key_seed(GpuKey(&mut seen))? {
+                    match field {
+                        Field::Count => gpus = map.next_value::<GpuCount>()?.0,
+                        Field::DeviceIds => ids = Some(map.next_value::<DeviceIds>()?.0),
+                        Field::Shared => {
+                            let shared = map.next_value::<bool>()?;
+                            if shared && seen.count {
+                                return Err(de::Error::custom(with_hint(
+                                    "`shared` GPUs are named by `device_ids`, not `count`",
+                                    SHARED_HINT,
+                                )));
+                            }
+                            seen.shared = shared;
+                        }
+                    }
                 }
-                Ok(gpus)
+                match (ids, seen.shared) {
+                    (Some(ids), true) if !ids.is_empty() => Ok(Gpus::Shared(ids)),
+                    (Some(ids), false) => Ok(Gpus::Ids(ids)),
+                    (_, true) => Err(de::Error::custom(with_hint(
+                        "`shared: true` needs the `device_ids` to share",
+                        SHARED_HINT,
+                    ))),
+                    (None, false) => Ok(gpus),
+                }
             }
         }
         d.deserialize_any(V)
     }
 }
 
-/// A key of the mapping form; refuses the second of `count` and `device_ids` (`true`: count).
-struct GpuKey<'a>(&'a mut (bool, bool));
+/// The keys of the mapping form seen so far, and whether `shared: true` was among them.
+#[derive(Default)]
+struct Seen {
+    count: bool,
+    device_ids: bool,
+    shared: bool,
+}
+
+/// A key of the mapping form.
+enum Field {
+    Count,
+    DeviceIds,
+    Shared,
+}
+
+/// Reads a key of the mapping form; refuses the second of `count` and `device_ids`, and `count`
+/// after `shared: true`, at that key.
+struct GpuKey<'a>(&'a mut Seen);
 
 impl<'de> DeserializeSeed<'de> for GpuKey<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+    type Value = Field;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
         d.deserialize_identifier(self)
     }
 }
 
 impl<'de> Visitor<'de> for GpuKey<'_> {
-    type Value = bool;
+    type Value = Field;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("`count` or `device_ids`")
+        f.write_str("`count`, `device_ids` or `shared`")
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        let is_count = match v {
-            "count" => true,
-            "device_ids" => false,
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+        let field = match v {
+            "count" => Field::Count,
+            "device_ids" => Field::DeviceIds,
+            "shared" => return Ok(Field::Shared),
             other => return Err(E::unknown_field(other, GPU_KEYS)),
         };
-        if (is_count && self.0 .1) || (!is_count && self.0 .0) {
+        let is_count = matches!(field, Field::Count);
+        if (is_count && self.0.device_ids) || (!is_count && self.0.count) {
             return Err(E::custom(with_hint(
                 "`count` and `device_ids` are mutually exclusive",
                 "keep `device_ids` to pin GPUs, or `count` to take any N",
             )));
         }
-        if is_count {
-            self.0 .0 = true;
-        } else {
-            self.0 .1 = true;
+        if is_count && self.0.shared {
+            return Err(E::custom(with_hint(
+                "`shared` GPUs are named by `device_ids`, not `count`",
+                SHARED_HINT,
+            )));
         }
-        Ok(is_count)
+        if is_count {
+            self.0.count = true;
+        } else {
+            self.0.device_ids = true;
+        }
+        Ok(field)
     }
 }
 
@@ -355,9 +423,57 @@ mod tests {
         assert_eq!(p("{count: 2}").unwrap(), Gpus::Count(2));
         assert_eq!(p("{device_ids: [1]}").unwrap(), Gpus::Ids(vec!["1".into()]));
         assert!(p("{count: 1, device_ids: [0]}").is_err());
+        assert_eq!(
+            p("{device_ids: [0, 1], shared: true}").unwrap(),
+            Gpus::Shared(vec!["0".into(), "1".into()])
+        );
+        assert_eq!(
+            p("{device_ids: [2], shared: false}").unwrap(),
+            Gpus::Ids(vec!["2".into()])
+        );
         assert!(p("-2").is_err());
         assert!(p("many").is_err());
         assert!(Gpus::Count(0).is_none());
+    }
+
+    #[test]
+    fn shared_gpus_need_device_ids() {
+        let err = |y: &str| serde_yaml::from_str::<Gpus>(y).unwrap_err().to_string();
+        for (y, want) in [
+            (
+                "{shared: true}",
+                "`shared: true` needs the `device_ids` to share",
+            ),
+            (
+                "{device_ids: [], shared: true}",
+                "`shared: true` needs the `device_ids`",
+            ),
+            (
+                "{count: 1, shared: true}",
+                "named by `device_ids`, not `count`",
+            ),
+            (
+                "{shared: true, count: 1}",
+                "named by `device_ids`, not `count`",
+            ),
+            ("{device_ids: [0], shared: yes}", "expected a boolean"),
+            ("{ids: [0], shared: true}", "unknown field `ids`"),
+        ] {
+            assert!(err(y).contains(want), "{y}: {}", err(y));
+        }
+    }
+
+    #[test]
+    fn shared_gpus_round_trip_through_json() {
+        let g = Gpus::Shared(vec!["0".into()]);
+        let json = serde_json::to_value(&g).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"device_ids": ["0"], "shared": true})
+        );
+        assert_eq!(serde_json::from_value::<Gpus>(json).unwrap(), g);
+        assert!(g.is_shared() && !g.is_none());
+        assert_eq!(g.to_string(), "{device_ids: [0], shared: true}");
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! [`run_with_backend`] is the one place that turns a requested [`Precision`] into a concrete
 //! backend type: the training loop and inference stay generic, and the binary calls them through
 //! a [`WithBackend`] value (a closure generic over the backend, which Rust closures cannot be).
+//!
+//! A CUDA build that finds no usable GPU either runs on the CPU with a note or stops with
+//! [`NoGpu`] (exit `NO_GPU`), as [`OnNoGpu`] says: `train` stops unless the job asks for no GPU,
+//! since the plugin only runs the CUDA image for jobs that get GPUs, and a job meant for a GPU
+//! silently training on the CPU (a container started without the NVIDIA driver) is worse than
+//! one clear error.
 
 use burn::tensor::backend::AutodiffBackend;
 use finetune_spec::Precision;
@@ -80,6 +86,26 @@ pub fn tune_allocator() {
     }
 }
 
+/// What a CUDA build does when it finds no usable CUDA device. (A CPU-only build always runs on
+/// the CPU.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnNoGpu {
+    /// Run on the CPU with a note: `predict`, `eval`, and jobs with `resources.gpus: 0`.
+    UseCpu,
+    /// Stop with [`NoGpu`]: `train` of a job that may use GPUs.
+    Fail,
+}
+
+/// Why a CUDA build could not run on a GPU it was asked to use; one line that says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NoGpu(pub String);
+
+/// The message when the driver library is missing: what a container started without GPUs (or
+/// on a host without the NVIDIA container toolkit) sees.
+pub const NO_DRIVER: &str = "no NVIDIA driver found (libcuda.so.1): run the CUDA image with GPUs \
+(`--gpus all`, or `resources.gpus` with the NVIDIA container toolkit installed), or use the CPU image";
+
 fn log(msg: impl AsRef<str>) {
     eprintln!("[finetune] {}", msg.as_ref());
 }
@@ -98,9 +124,15 @@ fn on_cpu<W: WithBackend>(work: W) -> W::Output {
 ///
 /// CPU-only build: always flex/f32; `bf16`/`f16` log one line and train in f32 (flex has no
 /// half-precision training path). `cuda` build: `auto` → bf16 on CUDA (f32 if the GPU cannot do
-/// bf16), `bf16`/`f16`/`f32` as asked; when no CUDA device is usable (no driver, no GPU) it logs
-/// why and falls back to flex/f32.
-pub fn run_with_backend<W: WithBackend>(precision: Precision, work: W) -> W::Output {
+/// bf16), `bf16`/`f16`/`f32` as asked; when no CUDA device is usable (no driver, no GPU) it
+/// stops with [`NoGpu`] or, with [`OnNoGpu::UseCpu`], logs why and falls back to flex/f32.
+pub fn run_with_backend<W: WithBackend>(
+    precision: Precision,
+    on_no_gpu: OnNoGpu,
+    work: W,
+) -> Result<W::Output, NoGpu> {
+    #[cfg(not(feature = "cuda"))]
+    let _ = on_no_gpu;
     #[cfg(feature = "cuda")]
     {
         match cuda::pick(precision) {
@@ -111,14 +143,15 @@ pub fn run_with_backend<W: WithBackend>(precision: Precision, work: W) -> W::Out
                     precision: p,
                 };
                 log(format!("backend cuda:0, precision {p}"));
-                return match p {
+                return Ok(match p {
                     "bf16" => work.run::<Train<GpuBf16>>(device, chosen),
                     "f16" => work.run::<Train<GpuF16>>(device, chosen),
                     _ => work.run::<Train<Gpu>>(device, chosen),
-                };
+                });
             }
+            Err(why) if on_no_gpu == OnNoGpu::Fail => return Err(why.into_no_gpu()),
             Err(why) => log(format!(
-                "no usable CUDA device ({why}): falling back to the CPU backend ({}, f32)",
+                "{why}: falling back to the CPU backend ({}, f32)",
                 backend_name()
             )),
         }
@@ -135,7 +168,7 @@ pub fn run_with_backend<W: WithBackend>(precision: Precision, work: W) -> W::Out
             }
         ));
     }
-    on_cpu(work)
+    Ok(on_cpu(work))
 }
 
 fn precision_name(p: Precision) -> &'static str {
@@ -162,17 +195,86 @@ mod cuda {
     //! device thread. So the probe runs one tiny op in its own thread with a time limit and a
     //! silenced panic hook, and treats a panic, a dropped channel or a timeout as "unusable".
 
-    use super::{Gpu, GpuBf16, GpuF16};
+    use super::{Gpu, GpuBf16, GpuF16, NoGpu, NO_DRIVER};
     use burn::tensor::backend::Backend;
     use burn::tensor::Tensor;
     use finetune_spec::Precision;
+    use std::fmt;
     use std::sync::mpsc;
     use std::time::Duration;
 
     const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
+    /// Why CUDA cannot be used.
+    #[derive(Debug)]
+    pub enum Unusable {
+        /// `libcuda` does not load (dlerror's text).
+        NoDriver(String),
+        /// The driver loads but the probe failed.
+        Failed(String),
+    }
+
+    impl fmt::Display for Unusable {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Unusable::NoDriver(e) => write!(f, "no NVIDIA driver found ({e})"),
+                Unusable::Failed(e) => write!(f, "no usable CUDA device ({e})"),
+            }
+        }
+    }
+
+    impl Unusable {
+        pub fn into_no_gpu(self) -> NoGpu {
+            NoGpu(match self {
+                Unusable::NoDriver(_) => NO_DRIVER.to_string(),
+                Unusable::Failed(e) => format!(
+                    "CUDA is not usable ({e}): check that `nvidia-smi` works in the container, \
+                     or use the CPU image"
+                ),
+            })
+        }
+    }
+
+    /// Whether the driver library loads, under the names cudarc tries on Linux (`libcuda.so`,
+    /// ..., `libcuda.so.1`; the driver installs `libcuda.so.1`, the development package adds
+    /// `libcuda.so`). Checked first because cudarc panics when it finds none, possibly on a
+    /// device thread (see the module comment).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn load_driver() -> Result<(), String> {
+        use std::ffi::{CStr, CString};
+        let mut why = String::new();
+        for name in ["libcuda.so.1", "libcuda.so"] {
+            let c = CString::new(name).expect("no NUL in a library name");
+            // SAFETY: dlopen/dlclose on a valid C string; the handle is closed again at once
+            // (cudarc opens the library itself), and dlerror's text is copied before the next
+            // dl call.
+            unsafe {
+                let handle = libc::dlopen(c.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
+                if !handle.is_null() {
+                    libc::dlclose(handle);
+                    return Ok(());
+                }
+                let err = libc::dlerror();
+                if why.is_empty() && !err.is_null() {
+                    why = CStr::from_ptr(err).to_string_lossy().into_owned();
+                }
+            }
+        }
+        Err(why)
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    fn load_driver() -> Result<(), String> {
+        Ok(())
+    }
+
     /// The precision to run with on CUDA, or why CUDA cannot be used.
-    pub fn pick(precision: Precision) -> Result<&'static str, String> {
+    pub fn pick(precision: Precision) -> Result<&'static str, Unusable> {
+        load_driver().map_err(Unusable::NoDriver)?;
+        probe_precision(precision).map_err(Unusable::Failed)
+    }
+
+    fn probe_precision(precision: Precision) -> Result<&'static str, String> {
         match precision {
             Precision::F32 => probe::<Gpu>().map(|_| "f32"),
             Precision::Bf16 => probe::<GpuBf16>().map(|_| "bf16"),
@@ -293,7 +395,7 @@ mod tests {
             Precision::Bf16,
             Precision::F16,
         ] {
-            let (chosen, dtype) = run_with_backend(p, Report);
+            let (chosen, dtype) = run_with_backend(p, OnNoGpu::Fail, Report).unwrap();
             assert_eq!(
                 chosen,
                 Chosen {

@@ -23,6 +23,9 @@ pub enum RunError {
     Interrupted { step: u64 },
     #[error("{0}")]
     OutputUnwritable(String),
+    /// A CUDA build found no usable GPU for a job that asks for one.
+    #[error("{0}")]
+    NoGpu(String),
     #[error("{0}")]
     Failed(String),
 }
@@ -35,6 +38,7 @@ impl RunError {
             RunError::OutOfMemory(_) => exit_code::OUT_OF_MEMORY,
             RunError::Interrupted { .. } => exit_code::INTERRUPTED,
             RunError::OutputUnwritable(_) => exit_code::OUTPUT_UNWRITABLE,
+            RunError::NoGpu(_) => exit_code::NO_GPU,
             RunError::Failed(_) => exit_code::FAILED,
         }
     }
@@ -66,6 +70,12 @@ impl RunError {
 impl From<crate::model::ModelError> for RunError {
     fn from(e: crate::model::ModelError) -> Self {
         RunError::BadInput(e.to_string())
+    }
+}
+
+impl From<crate::backend::NoGpu> for RunError {
+    fn from(e: crate::backend::NoGpu) -> Self {
+        RunError::NoGpu(e.0)
     }
 }
 

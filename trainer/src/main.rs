@@ -7,7 +7,7 @@ use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand}
 use finetune_spec::options::{self, OPTIONS};
 use finetune_spec::tree::Flat;
 use finetune_spec::{DataSpec, JobSpec};
-use finetune_trainer::backend::{self, Chosen, WithBackend};
+use finetune_trainer::backend::{self, Chosen, OnNoGpu, WithBackend};
 use finetune_trainer::error::{is_oom_message, RunError};
 use finetune_trainer::inference::Classifier;
 use finetune_trainer::training::{self, TrainOptions};
@@ -249,7 +249,14 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
                 process_start: Some(start),
             };
             let precision = job.train.precision;
-            backend::run_with_backend(precision, TrainWork { job, opts })
+            // A job that asks for no GPU may run anywhere; any other needs the GPU it was
+            // started for (in the CUDA image: see `OnNoGpu`).
+            let on_no_gpu = if job.resources.gpus.is_none() {
+                OnNoGpu::UseCpu
+            } else {
+                OnNoGpu::Fail
+            };
+            backend::run_with_backend(precision, on_no_gpu, TrainWork { job, opts })?
         }
         Command::Predict {
             model,
@@ -273,13 +280,14 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
             };
             backend::run_with_backend(
                 precision,
+                OnNoGpu::UseCpu,
                 PredictWork {
                     model,
                     batch_size,
                     max_length,
                     texts,
                 },
-            )
+            )?
         }
         Command::Eval {
             model,
@@ -297,13 +305,14 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
             .map_err(|e| RunError::BadInput(e.to_string()))?;
             backend::run_with_backend(
                 precision,
+                OnNoGpu::UseCpu,
                 EvalWork {
                     model,
                     spec,
                     batch_size,
                     max_length,
                 },
-            )
+            )?
         }
     }
 }

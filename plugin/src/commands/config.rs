@@ -11,8 +11,10 @@
 
 use crate::cli::config::{ConfigArgs, ConfigFormat};
 use crate::commands::{require_valid, select_jobs, Ctx};
+use crate::engine::{self, GpuSupport};
 use crate::exit::ExitCode;
 use crate::service::data_image::{self, Lookup};
+use crate::scheduler::Device;
 use crate::service::host::Host;
 use crate::service::{gpus, jobs};
 use finetune_compose::{render, Project};
@@ -44,7 +46,7 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|j| j.spec.name.clone())
         .collect();
-    let (gpu_runtime, inventory) = gpu_inventory(ctx, &project, &names).await;
+    let (gpu_runtime, inventory) = gpu_inventory(ctx, &project, &names).await?;
     let devices = gpus::plan(&project, &names, gpu_runtime, &inventory, opts.gpu_count);
     let comment = devices.comment();
     let mut options = jobs::render_options(names, gpu_runtime, devices.allocations);
@@ -57,27 +59,31 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// Whether the host has a GPU runtime, and its GPU ids (empty when unknown): `FINETUNE_GPUS`
+/// Whether the host has a GPU runtime, and its GPUs (empty when unknown): `FINETUNE_GPUS`
 /// when set, else the engine's, when one of the jobs may use GPUs and the engine answers.
-async fn gpu_inventory(ctx: &Ctx, project: &Project, names: &[String]) -> (bool, Vec<String>) {
-    if let Ok(v) = std::env::var("FINETUNE_GPUS") {
-        let ids = crate::scheduler::parse_gpu_override(&v);
-        return (!ids.is_empty(), ids);
+async fn gpu_inventory(
+    ctx: &Ctx,
+    project: &Project,
+    names: &[String],
+) -> anyhow::Result<(bool, Vec<Device>)> {
+    if std::env::var_os("FINETUNE_GPUS").is_some() {
+        let gpus = engine::gpu_devices(&GpuSupport::default(), false)?;
+        return Ok((!gpus.is_empty(), gpus));
     }
     let may_use_gpus = names
         .iter()
         .filter_map(|n| project.job(n))
         .any(|j| !j.spec.resources.gpus.is_none());
     if !may_use_gpus {
-        return (false, Vec::new());
+        return Ok((false, Vec::new()));
     }
     let host =
         tokio::time::timeout(ENGINE_WAIT, async { Host::new(ctx.engine().await?).await }).await;
-    match host {
-        Ok(Ok(h)) => (h.gpu.available(), h.gpu_ids()),
+    Ok(match host {
+        Ok(Ok(h)) => (h.gpu.available(), h.gpu_devices()?),
         // No engine: render for a host without a GPU runtime, as written.
         _ => (false, Vec::new()),
-    }
+    })
 }
 
 /// The ids of the jobs' dataset images the engine has, when it answers in time; none otherwise.

@@ -1,6 +1,8 @@
-//! `doctor`: engine, Compose v2, buildx, GPU runtime/CDI, free disk and shm, each failing check
-//! with its fix. `up` runs the same engine and GPU checks first
+//! `doctor`: engine, Compose v2, buildx, GPU runtime/CDI and devices ([`gpu`]), free disk and
+//! shm, each failing check with its fix. `up` runs the same engine and GPU checks first
 //! ([`crate::service::host::preflight_gpus`]).
+
+mod gpu;
 
 use crate::cli::doctor::DoctorArgs;
 use crate::cli::TableFormat;
@@ -8,7 +10,6 @@ use crate::commands::Ctx;
 use crate::compose_cli::{buildx_present, compose_version, ComposeCli};
 use crate::engine::{self, GpuSupport};
 use crate::exit::ExitCode;
-use crate::service::host::NVIDIA_FIX;
 use crate::service::outputs::{free_bytes, gib, LOW_FREE, MIN_FREE};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ pub enum Status {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    pub name: &'static str,
+    pub name: String,
     pub status: Status,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,13 +42,13 @@ pub struct Check {
 }
 
 fn check(
-    name: &'static str,
+    name: impl Into<String>,
     status: Status,
     detail: impl Into<String>,
     fix: Option<&str>,
 ) -> Check {
     Check {
-        name,
+        name: name.into(),
         status,
         detail: detail.into(),
         fix: fix.map(String::from),
@@ -76,6 +77,7 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
         }
     };
     let mut gpu = GpuSupport::default();
+    let mut local = false;
     if let Some(e) = &engine {
         match e.info().await {
             Ok(info) => {
@@ -91,7 +93,8 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
                     ),
                     None,
                 ));
-                gpu = engine::gpu_support(&info, engine::is_local(&endpoint));
+                local = engine::is_local(&endpoint);
+                gpu = engine::gpu_support(&info, local);
                 if let Some(root) = info
                     .docker_root_dir
                     .as_deref()
@@ -144,7 +147,12 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
             Some("optional: install docker-buildx for BuildKit (faster multi-stage builds)"),
         )
     });
-    checks.push(gpu_check(&gpu));
+    checks.push(gpu::runtime_check(&gpu));
+    // This machine's GPUs are the engine's only when the engine is local; without an engine,
+    // list them anyway (the driver may be there before Docker is).
+    let smi =
+        (local || engine.is_none()).then(|| crate::nvidia_smi::query(Path::new("nvidia-smi")));
+    checks.extend(gpu::device_checks(&gpu, smi));
     // Disk where outputs go: the project's job outputs when a project loads, else here.
     let outputs: Vec<PathBuf> = match finetune_compose::load_project(&ctx.project_options) {
         Ok(p) => p.jobs.iter().map(|j| j.spec.output.clone()).collect(),
@@ -192,32 +200,6 @@ fn disk_check(name: &'static str, path: &str, free: u64) -> Check {
         (Status::Ok, None)
     };
     check(name, status, format!("{} free at {path}", gib(free)), fix)
-}
-
-pub fn gpu_check(gpu: &GpuSupport) -> Check {
-    if gpu.available() {
-        check(
-            "gpu",
-            Status::Ok,
-            format!(
-                "{}{}",
-                if gpu.nvidia_runtime {
-                    "nvidia runtime"
-                } else {
-                    ""
-                },
-                if gpu.cdi { " CDI devices" } else { "" }
-            ),
-            None,
-        )
-    } else {
-        check(
-            "gpu",
-            Status::Warn,
-            "no NVIDIA runtime or CDI devices: GPU jobs cannot run here; `gpus: auto` runs on CPU",
-            Some(NVIDIA_FIX),
-        )
-    }
 }
 
 fn print_checks(checks: &[Check], format: TableFormat) -> anyhow::Result<()> {

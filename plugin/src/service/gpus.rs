@@ -7,10 +7,11 @@
 //! `0, 1, ...` assumed. Explicit ids are kept as written, and assumed ids skip them. `count` stays
 //! when only one job asks for GPUs and there is no inventory, and when the user asks for it
 //! (`config --gpu-count`). `all` (and `auto` on a GPU host) cannot be given ids without an
-//! inventory and stays `count: all`.
+//! inventory and stays `count: all`. Shared GPUs keep their ids: every job sharing a device
+//! renders the same `device_ids`.
 
 use super::jobs;
-use crate::scheduler::{GpuNeed, Inventory, Scheduler};
+use crate::scheduler::{Device, GpuNeed, Inventory, Scheduler};
 use finetune_compose::Project;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,13 +64,13 @@ fn queue(project: &Project, names: &[String], gpu_runtime: bool) -> Vec<(String,
     q.into_iter().map(|(_, n, need)| (n, need)).collect()
 }
 
-/// The device ids for `config`. `inventory` is the host's GPU ids, empty when unknown;
+/// The device ids for `config`. `inventory` is the host's GPUs, empty when unknown;
 /// `keep_count` renders requests as written.
 pub fn plan(
     project: &Project,
     names: &[String],
     gpu_runtime: bool,
-    inventory: &[String],
+    inventory: &[Device],
     keep_count: bool,
 ) -> DevicePlan {
     let q = queue(project, names, gpu_runtime);
@@ -90,7 +91,7 @@ fn from_inventory(
     project: &Project,
     names: &[String],
     gpu_runtime: bool,
-    inventory: &[String],
+    inventory: &[Device],
 ) -> DevicePlan {
     let mut sched = Scheduler::new(Inventory {
         gpus: inventory.to_vec(),
@@ -114,7 +115,8 @@ fn from_inventory(
             }
         }
     }
-    let source = (!allocations.is_empty()).then(|| Source::Inventory(inventory.to_vec()));
+    let source = (!allocations.is_empty())
+        .then(|| Source::Inventory(inventory.iter().map(|d| d.id.clone()).collect()));
     DevicePlan {
         allocations,
         source,
@@ -126,7 +128,7 @@ fn assumed(q: &[(String, GpuNeed)]) -> DevicePlan {
     let taken: BTreeSet<String> = q
         .iter()
         .filter_map(|(_, need)| match need {
-            GpuNeed::Ids(ids) => Some(ids.clone()),
+            GpuNeed::Ids(ids) | GpuNeed::Shared { ids, .. } => Some(ids.clone()),
             _ => None,
         })
         .flatten()
@@ -164,7 +166,7 @@ pub fn assumed_count(project: &Project, names: &[String], gpu_runtime: bool) -> 
     let explicit: BTreeSet<&String> = q
         .iter()
         .filter_map(|(_, need)| match need {
-            GpuNeed::Ids(ids) => Some(ids),
+            GpuNeed::Ids(ids) | GpuNeed::Shared { ids, .. } => Some(ids),
             _ => None,
         })
         .flatten()

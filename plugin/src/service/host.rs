@@ -7,7 +7,7 @@ use super::Report;
 use crate::compose_cli::compose_version;
 use crate::engine::{self, Engine, GpuSupport};
 use crate::exit::{fail_hint, ExitCode};
-use crate::scheduler::Inventory;
+use crate::scheduler::{Device, Inventory};
 use bollard::models::SystemInfo;
 use finetune_compose::Project;
 use finetune_spec::Gpus;
@@ -39,27 +39,32 @@ impl Host {
         })
     }
 
-    /// The GPU device ids found (`FINETUNE_GPUS`, else `nvidia-smi` on a local engine).
-    pub fn gpu_ids(&self) -> Vec<String> {
-        engine::gpu_ids(&self.gpu, self.local)
+    /// The GPUs found (`FINETUNE_GPUS`, else `nvidia-smi` on a local engine).
+    pub fn gpu_devices(&self) -> Result<Vec<Device>, crate::exit::Failure> {
+        engine::gpu_devices(&self.gpu, self.local)
     }
 
     /// The scheduler's view of the host. When the engine has a GPU runtime but no inventory was
     /// found (a remote engine, no `nvidia-smi`), GPUs `0..N-1` are assumed, N being what the
     /// jobs ask for, with a note.
-    pub fn inventory(&self, project: &Project, names: &[String], report: &dyn Report) -> Inventory {
-        let mut gpus = self.gpu_ids();
+    pub fn inventory(
+        &self,
+        project: &Project,
+        names: &[String],
+        report: &dyn Report,
+    ) -> Result<Inventory, crate::exit::Failure> {
+        let mut gpus = self.gpu_devices()?;
         if gpus.is_empty() && self.gpu.available() {
             let n = super::gpus::assumed_count(project, names, true);
             if n > 0 {
-                gpus = (0..n).map(|i| i.to_string()).collect();
+                gpus = (0..n).map(|i| Device::id(i.to_string())).collect();
                 report.note(&format!(
                     "no GPU inventory from this engine: assuming GPUs 0..{} (set FINETUNE_GPUS to name them)",
                     n - 1
                 ));
             }
         }
-        engine::inventory(&self.info, gpus)
+        Ok(engine::inventory(&self.info, gpus))
     }
 }
 

@@ -259,7 +259,7 @@ pub async fn build(
         t: Some(plan.tag.clone()),
         target: plan.target.to_string(),
         labels: Some(image_labels),
-        buildargs: Some(opts.build_args.iter().cloned().collect()),
+        buildargs: Some(build_args(opts)),
         rm: true,
         forcerm: true,
         nocache: opts.no_cache,
@@ -286,6 +286,19 @@ pub async fn build(
     }
     report.status(&format!("[+] built {}", plan.tag));
     Ok(plan)
+}
+
+/// The build arguments: for the CUDA variant the trainer is built with `--features cuda` and
+/// dynamically linked (the driver library is loaded at run time), which the Dockerfile's builder
+/// does with `FEATURES=cuda STATIC=false`; then the caller's `--build-arg`s, which win.
+fn build_args(opts: &BuildOptions) -> HashMap<String, String> {
+    let mut args = HashMap::new();
+    if opts.cuda {
+        args.insert("FEATURES".to_string(), "cuda".to_string());
+        args.insert("STATIC".to_string(), "false".to_string());
+    }
+    args.extend(opts.build_args.iter().cloned());
+    args
 }
 
 fn build_failed(plan: &Plan, message: String) -> anyhow::Error {
@@ -376,6 +389,27 @@ mod tests {
         assert_eq!(cuda.target, "runtime-cuda");
         assert!(cuda.tag.ends_with("-cuda"));
         assert_eq!(cuda.tag, trainer_image(true));
+    }
+
+    #[test]
+    fn the_cuda_variant_builds_a_dynamic_cuda_trainer() {
+        let cpu = build_args(&BuildOptions::default());
+        assert!(cpu.is_empty(), "{cpu:?}");
+        let cuda = build_args(&BuildOptions {
+            cuda: true,
+            build_args: vec![("STATIC".into(), "true".into())],
+            ..Default::default()
+        });
+        assert_eq!(cuda["FEATURES"], "cuda");
+        // The caller's own `--build-arg` wins.
+        assert_eq!(cuda["STATIC"], "true");
+        assert_eq!(
+            build_args(&BuildOptions {
+                cuda: true,
+                ..Default::default()
+            })["STATIC"],
+            "false"
+        );
     }
 
     #[test]

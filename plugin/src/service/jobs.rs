@@ -49,6 +49,10 @@ pub fn gpu_need(spec: &JobSpec, gpu_runtime: bool) -> GpuNeed {
         Some(Gpus::Auto | Gpus::All) => GpuNeed::All,
         Some(Gpus::Count(n)) => GpuNeed::Count(n),
         Some(Gpus::Ids(ids)) => GpuNeed::Ids(ids),
+        Some(Gpus::Shared(ids)) => GpuNeed::Shared {
+            ids,
+            memory: spec.resources.gpu_memory.map(|m| m.0),
+        },
     }
 }
 
@@ -201,6 +205,16 @@ mod tests {
         assert_eq!(request(&auto, false).gpus, GpuNeed::None);
         auto.resources.gpus = Gpus::Count(0);
         assert_eq!(request(&auto, true).gpus, GpuNeed::None);
+        // Shared GPUs carry the declared memory to the queue.
+        auto.resources.gpus = Gpus::Shared(vec!["0".into()]);
+        auto.resources.gpu_memory = Some(ByteSize(8 << 30));
+        assert_eq!(
+            request(&auto, true).gpus,
+            GpuNeed::Shared {
+                ids: vec!["0".into()],
+                memory: Some(8 << 30)
+            }
+        );
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     let mut render = jobs::render_options(Vec::new(), host.gpu.available(), BTreeMap::new());
     launch::prepare(&host, &project, &to_run, &mut render, opts.build, &Terminal).await?;
 
-    let mut sched = Scheduler::new(host.inventory(&project, &to_run, &Terminal));
+    let mut sched = Scheduler::new(host.inventory(&project, &to_run, &Terminal)?);
     for name in &to_run {
         let spec = &project.job(name).expect("selected job exists").spec;
         sched

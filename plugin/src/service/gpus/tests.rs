@@ -35,6 +35,11 @@ fn ids(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// Devices of unknown memory.
+fn devs(v: &[&str]) -> Vec<Device> {
+    v.iter().map(|s| Device::id(*s)).collect()
+}
+
 #[test]
 fn two_gpu_jobs_without_an_inventory_get_disjoint_ids_from_zero_in_queue_order() {
     let (_d, p) = project(&[
@@ -76,7 +81,7 @@ fn explicit_ids_are_respected_and_skipped() {
     assert_eq!(plan.allocations["a"], ids(&["1", "2"]));
     // With an inventory the queue keeps them too: `a` comes first and takes 0 and 1, so `b`
     // gets its GPU 0 in the next wave, as under `up`.
-    let inv = ids(&["0", "1", "2", "3"]);
+    let inv = devs(&["0", "1", "2", "3"]);
     let plan = super::plan(&p, &names(&p), true, &inv, false);
     assert_eq!(plan.allocations["a"], ids(&["0", "1"]));
     assert_eq!(plan.allocations["b"], ids(&["0"]));
@@ -89,16 +94,16 @@ fn the_inventory_gives_each_job_the_ids_it_would_start_with() {
         ("b", "resources: {gpus: 1}"),
         ("c", "resources: {gpus: 2}"),
     ]);
-    let inv = ids(&["0", "1"]);
+    let inv = devs(&["0", "1"]);
     let plan = plan(&p, &names(&p), true, &inv, false);
     assert_eq!(plan.allocations["a"], ids(&["0"]));
     assert_eq!(plan.allocations["b"], ids(&["1"]));
     // `c` waits for the first wave and then gets both.
     assert_eq!(plan.allocations["c"], ids(&["0", "1"]));
-    assert_eq!(plan.source, Some(Source::Inventory(inv)));
+    assert_eq!(plan.source, Some(Source::Inventory(ids(&["0", "1"]))));
     // A lone GPU job still gets ids from an inventory (what `up` would give it).
     let (_d, one) = project(&[("a", "resources: {gpus: 1}")]);
-    let plan = super::plan(&one, &names(&one), true, &ids(&["3"]), false);
+    let plan = super::plan(&one, &names(&one), true, &devs(&["3"]), false);
     assert_eq!(plan.allocations["a"], ids(&["3"]));
 }
 
@@ -131,4 +136,41 @@ fn the_assumed_inventory_covers_every_request() {
         ("b", "resources: {gpus: [\"0\"]}"),
     ]);
     assert_eq!(assumed_count(&q, &names(&q), true), 2);
+}
+
+#[test]
+fn jobs_sharing_a_gpu_render_the_same_device_ids() {
+    let (_d, p) = project(&[
+        (
+            "a",
+            "resources: {gpus: {device_ids: [0], shared: true}, gpu_memory: 8g}",
+        ),
+        (
+            "b",
+            "resources: {gpus: {device_ids: [0], shared: true}, gpu_memory: 8g}",
+        ),
+        ("c", "resources: {gpus: 1}"),
+    ]);
+    // No inventory: the shared id is taken, so `c` is assumed onto GPU 1.
+    let plan = plan(&p, &names(&p), true, &[], false);
+    assert!(
+        !plan.allocations.contains_key("a"),
+        "explicit ids rewritten"
+    );
+    assert_eq!(plan.allocations["c"], ids(&["1"]));
+    // With an inventory the queue starts `a` and `b` together on GPU 0 and `c` on GPU 1.
+    let inv = vec![
+        Device {
+            id: "0".into(),
+            memory: Some(24 << 30),
+        },
+        Device {
+            id: "1".into(),
+            memory: Some(24 << 30),
+        },
+    ];
+    let plan = super::plan(&p, &names(&p), true, &inv, false);
+    assert_eq!(plan.allocations["a"], ids(&["0"]));
+    assert_eq!(plan.allocations["b"], ids(&["0"]));
+    assert_eq!(plan.allocations["c"], ids(&["1"]));
 }
