@@ -9,7 +9,8 @@
 //! PVCs named by the caller. GPUs: a count exports as that many, a list of ids as its length (a
 //! cluster cannot pin ids), `auto` as one GPU, `0` as none; `all` has no cluster meaning and is
 //! refused. Secrets (environment names without a value, or that look secret) come from a Secret
-//! (`<job>-env` unless named) by `secretKeyRef`, never inline.
+//! (`<job>-env` unless named) by `secretKeyRef`, never inline; a `data.redact_key` from a Secret
+//! of that name (key = the name), mounted at `/run/secrets/<name>` as Compose mounts it.
 
 use crate::project::Job;
 use crate::render::{data_root, is_secret, job_json};
@@ -224,6 +225,18 @@ fn pod_template(project: &str, spec: &JobSpec, opts: &ExportOptions) -> Result<V
             v
         })
         .collect();
+    // The redaction key: a Secret of the Compose secret's name, mounted where Compose mounts it
+    // (`/run/secrets/<name>`), read-only and readable by the trainer's group alone.
+    if let Some(key) = &spec.data.redact_key {
+        mounts.push(json!({
+            "name": "redact-key", "mountPath": format!("{}/{key}", contract::SECRETS_DIR),
+            "subPath": key, "readOnly": true
+        }));
+        volumes.push(json!({
+            "name": "redact-key",
+            "secret": { "secretName": k8s_name(key), "defaultMode": 0o440, "items": [{ "key": key, "path": key }] }
+        }));
+    }
     volumes.push(json!({ "name": "job-spec", "configMap": { "name": format!("{name}-spec") } }));
     volumes.push(json!({ "name": "dshm", "emptyDir": { "medium": "Memory", "sizeLimit": shm } }));
     volumes.push(json!({ "name": "tmp", "emptyDir": {} }));

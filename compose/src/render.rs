@@ -28,6 +28,8 @@
 //! - `depends_on` the job's services; `environment`: literal values, and names without a value
 //!   (or whose name looks secret: `*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*KEY*`) by reference
 //!   only, so Compose takes them from the caller's environment; `FINETUNE_IMAGE`;
+//! - `secrets: [<data.redact_key>]` when the job hashes redacted values: the user's top-level
+//!   `file:` secret, mounted at `/run/secrets/<name>` (never the key itself);
 //! - labels `com.docker.finetune.{project,job,spec-hash,version,output}`.
 //!
 //! A job whose `data.image` names a dataset image reads `/data` from a volume its init service
@@ -390,6 +392,11 @@ fn service(project: &Project, spec: &JobSpec, opts: &RenderOptions) -> (Value, b
         env.insert(k.clone(), value);
     }
     env.insert("FINETUNE_IMAGE".into(), json!(image));
+    // The hash key of `data.redact`: a top-level `file:` secret the user declared, which Compose
+    // mounts at `/run/secrets/<name>` (contract::SECRETS_DIR). Only its name is written here.
+    if let Some(key) = &spec.data.redact_key {
+        s.insert("secrets".into(), json!([key]));
+    }
     env.extend(crate::data_image::environment(spec, opts));
     s.insert("environment".into(), Value::Object(env));
     s.insert(

@@ -250,12 +250,11 @@ pub fn check_data(job: &Job) -> DataReport {
     report
 }
 
-/// The largest class may have at most this many times the rows of the smallest before
-/// `validate --data` warns.
-pub const MAX_IMBALANCE: usize = 10;
+pub use dataset::warnings::MAX_IMBALANCE;
 
-/// Warnings about data that trains but misleads: classes in the train file over
-/// [`MAX_IMBALANCE`]:1, and eval rows whose text is also in the train file.
+/// Warnings about data that trains but misleads (worded in [`dataset::warnings`], which the
+/// trainer logs too): classes in the train file over [`MAX_IMBALANCE`]:1, and eval rows whose
+/// text is also in the train file.
 fn balance_and_overlap(job: &Job, files: &[DataFile]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let file = |role: &str| {
@@ -267,40 +266,18 @@ fn balance_and_overlap(job: &Job, files: &[DataFile]) -> Vec<Diagnostic> {
     let Some(train) = file("train") else {
         return out;
     };
-    let counts = &train.scan.labels;
-    let (min, max) = (counts.values().min(), counts.values().max());
-    if let (Some(&min), Some(&max)) = (min, max) {
-        if counts.len() >= 2 && max > MAX_IMBALANCE * min {
-            let mut by_size: Vec<(&String, &usize)> = counts.iter().collect();
-            by_size.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let listed: Vec<String> = by_size.iter().map(|(l, n)| format!("`{l}` {n}")).collect();
-            out.push(
-                Diagnostic::warning(
-                    job.position_of("data.train"),
-                    key("data.train"),
-                    format!(
-                        "the training classes are imbalanced over {MAX_IMBALANCE}:1 ({:.1}:1): {} rows",
-                        max as f64 / min as f64,
-                        listed.join(", ")
-                    ),
-                )
-                .with_hint("the model may learn to predict the large classes; balance the data, and read the per-class F1 in `docker finetune runs`"),
-            );
-        }
+    if let Some(w) = dataset::warnings::imbalance(&train.scan.labels) {
+        out.push(
+            Diagnostic::warning(job.position_of("data.train"), key("data.train"), w)
+                .with_hint(dataset::warnings::IMBALANCE_HINT),
+        );
     }
     if let Some(eval) = file("eval") {
         let dups = dataset::duplicate_texts(&train.scan, &eval.scan);
-        if dups > 0 {
+        if let Some(w) = dataset::warnings::duplicates(dups, eval.scan.good_rows) {
             out.push(
-                Diagnostic::warning(
-                    job.position_of("data.eval"),
-                    key("data.eval"),
-                    format!(
-                        "{dups} of {} eval rows have a text that is also in the training data",
-                        eval.scan.good_rows
-                    ),
-                )
-                .with_hint("their scores overstate how the model does on new text; remove them from one file"),
+                Diagnostic::warning(job.position_of("data.eval"), key("data.eval"), w)
+                    .with_hint(dataset::warnings::DUPLICATES_HINT),
             );
         }
     }

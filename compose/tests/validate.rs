@@ -212,3 +212,48 @@ fn the_real_minilm_checkpoint_passes() {
     let all = validate(&p, &ValidateOptions::default());
     assert!(all.is_empty(), "{all:#?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_hash_key_the_trainer_cannot_read_is_a_warning_and_renders_as_a_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let key = "0123456789abcdef0123456789abcdef";
+    let dir = project(&[
+        ("t.jsonl", "{\"text\": \"mail a@b.io\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"y\"}\n"),
+        ("pii.key", &format!("{key}\n")),
+        ("compose.yaml", "secrets:\n  k: {file: ./pii.key}\nx-finetune:\n  jobs:\n    j: {model: m, data: {train: t.jsonl, redact: all, redact_mode: hash, redact_key: k}, output: o}\n"),
+    ]);
+    write_tiny_model(&dir.path().join("m"));
+    let key_file = dir.path().join("pii.key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let p = load(dir.path());
+    assert!(validate(&p, &ValidateOptions::default()).is_empty());
+
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = load(dir.path());
+    let all = validate(&p, &ValidateOptions::default());
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(!all[0].is_error());
+    assert!(
+        all[0].message.contains("cannot read the key file"),
+        "{}",
+        all[0]
+    );
+    assert!(all[0].message.contains("mode 0600"), "{}", all[0]);
+    assert_eq!(all[0].path, "secrets.k.file");
+
+    // The override lists the secret by name; the key is nowhere in it or in job.json.
+    let r = finetune_compose::render(&p, &Default::default()).unwrap();
+    assert_eq!(
+        r.value()["services"]["j"]["secrets"],
+        serde_json::json!(["k"])
+    );
+    assert!(!r.yaml().contains(key));
+    assert!(!r.job_files["j"].content.contains(key));
+    assert!(r.job_files["j"].content.contains("\"redact_key\": \"k\""));
+
+    // --data counts what the trainer would redact.
+    let report = check_data(&p.jobs[0]);
+    let counts = report.files[0].scan.redacted.as_ref().unwrap();
+    assert_eq!(counts.total(), 1);
+}

@@ -21,6 +21,11 @@ pub const CACHE_DIR: &str = "/cache";
 
 /// The environment the plugin gives a job that reads a dataset image: the image's reference
 /// (`data.image`) and its id, which the trainer records in `run.json` ([`DataImage`]).
+/// Where the job container finds its Compose secrets (`data.redact_key`): Compose mounts each at
+/// `/run/secrets/<name>`. The trainer reads [`SECRETS_DIR_ENV`] instead when it is set (a trainer
+/// run outside a container).
+pub const SECRETS_DIR: &str = "/run/secrets";
+pub const SECRETS_DIR_ENV: &str = "FINETUNE_SECRETS_DIR";
 pub const DATA_IMAGE_ENV: &str = "FINETUNE_DATA_IMAGE";
 pub const DATA_IMAGE_ID_ENV: &str = "FINETUNE_DATA_IMAGE_ID";
 
@@ -64,7 +69,8 @@ pub mod exit_code {
     pub const NO_GPU: i32 = 7;
 }
 
-/// One line of `metrics.jsonl`: either a training log line or an evaluation.
+/// One line of `metrics.jsonl`: a training log line, an evaluation, or (first, at step 0) what
+/// the redaction pass replaced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum MetricsRecord {
@@ -74,6 +80,20 @@ pub enum MetricsRecord {
         eval: EvalMetrics,
     },
     Train(TrainLog),
+    Redaction {
+        step: u64,
+        redaction: Redaction,
+    },
+}
+
+/// What `data.redact` replaced in the run's data, in `run.json` and `metrics.jsonl`: numbers
+/// only, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redaction {
+    pub mode: crate::redact::RedactMode,
+    /// Hits per entity in each file's rows, by role (`train`, `eval`; an `eval_split` is counted
+    /// in `train`, the file it came from). Every selected entity is listed, found or not.
+    pub counts: BTreeMap<String, crate::redact::Counts>,
 }
 
 /// A logged training step.
@@ -160,6 +180,9 @@ pub struct RunRecord {
     pub best_step: Option<u64>,
     #[serde(default)]
     pub final_train_loss: Option<f64>,
+    /// What `data.redact` replaced, when the job redacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
     pub exit_reason: ExitReason,
     /// The resolved spec as the trainer saw it.
     pub spec: crate::JobSpec,

@@ -15,9 +15,9 @@
 //!   `validate --data` on the host reports exactly what the trainer would refuse.
 //! - [`model_files`] checks a model directory's files (the safetensors header and its byte ranges,
 //!   `pytorch_model.bin`'s container, `config.json`'s `model_type`) without loading any weights.
-//! - [`redact`] is the PII redaction engine (emails, phones, cards, IBANs, IPs, URLs), meant for the
-//!   trainer to run on the text before tokenisation and for `validate --data` to report counts
-//!   (`data.redact` is not part of the job spec yet).
+//! - [`redact`] is the PII redaction engine (emails, phones, cards, IBANs, IPs, URLs): the trainer
+//!   runs it on the text before tokenisation (`data.redact`), and `validate --data` reports the
+//!   counts it would redact.
 //! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use; [`image_ref`]: image
 //!   references (`data.image`) as the engine reads them.
 //!

@@ -16,6 +16,7 @@ mod image;
 mod lifecycle;
 mod provider;
 mod quickstart;
+mod redaction;
 mod resume;
 mod smoke;
 mod validate;

@@ -36,7 +36,7 @@ pub fn train_logs(out_dir: &Path) -> Result<Vec<TrainLog>> {
         .into_iter()
         .filter_map(|r| match r {
             MetricsRecord::Train(t) => Some(t),
-            MetricsRecord::Eval { .. } => None,
+            MetricsRecord::Eval { .. } | MetricsRecord::Redaction { .. } => None,
         })
         .collect())
 }

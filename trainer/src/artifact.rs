@@ -113,6 +113,7 @@ pub fn run_record(job: &JobSpec, exit_reason: ExitReason) -> RunRecord {
         final_eval: None,
         best_step: None,
         final_train_loss: None,
+        redaction: None,
         exit_reason,
         spec: job.clone(),
     }

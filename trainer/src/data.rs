@@ -3,7 +3,7 @@
 //! order of batches, a pure function of (seed, epoch) so a resumed run sees the same order.
 
 use crate::model::init::SeededRng;
-use finetune_spec::dataset::{self, DatasetError, Row};
+use finetune_spec::dataset::{self, warnings, DatasetError, Row};
 use finetune_spec::DataSpec;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +24,8 @@ pub struct Dataset {
     pub eval: Vec<Example>,
     /// sha256 of each file read, by role (`train`, `eval`).
     pub sha256: BTreeMap<String, String>,
+    /// What `data.redact` replaced in the rows' text ([`crate::redaction::apply`]).
+    pub redaction: Option<finetune_spec::contract::Redaction>,
 }
 
 /// Problems with a run's data beyond a single file's rows.
@@ -109,6 +111,7 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Dataset, DataError> {
             eval: to_examples(eval_rows),
             labels,
             sha256,
+            redaction: None,
         });
     }
     let all = to_examples(train_rows);
@@ -121,7 +124,26 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Dataset, DataError> {
         train,
         eval,
         sha256,
+        redaction: None,
     })
+}
+
+/// The warnings `validate --data` gives for the same data (worded in
+/// `finetune_spec::dataset::warnings`): classes over 10:1 in the training rows, and eval rows
+/// whose text a training row has. Label names and counts only, never row text.
+pub fn warnings(ds: &Dataset) -> Vec<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for ex in &ds.train {
+        *counts.entry(ds.labels[ex.label].clone()).or_default() += 1;
+    }
+    let mut out = Vec::new();
+    out.extend(warnings::imbalance(&counts));
+    let dups = warnings::count_duplicates(
+        ds.train.iter().map(|e| e.text.as_str()),
+        ds.eval.iter().map(|e| e.text.as_str()),
+    );
+    out.extend(warnings::duplicates(dups, ds.eval.len()));
+    out
 }
 
 /// The error for eval labels outside the train file's: `first` (the first such row's error) and

@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod inference;
 pub mod model;
+pub mod redaction;
 pub mod signal;
 pub mod tokenize;
 pub mod training;

@@ -20,6 +20,7 @@
 mod declare;
 mod jobs;
 pub mod provider;
+mod secrets;
 mod services;
 #[cfg(test)]
 mod tests;
@@ -169,6 +170,7 @@ pub fn build(
             _ => d.node.clone(),
         };
         check_network(&merged, &d.path, &networks, &mut diags);
+        secrets::check_redact_key(model, &merged, &d.path, &dir, &mut diags);
         let job = jobs::job_from_node(&d, &merged, &ctx, &mut diags);
         let clean = diags[before..].iter().all(|d| !d.is_error());
         if let Some(job) = job.filter(|_| d.active && clean) {

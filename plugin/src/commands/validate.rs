@@ -112,7 +112,19 @@ fn summarize(
             f.scan.good_rows,
             labels.join(", ")
         );
+        if let Some(counts) = &f.scan.redacted {
+            eprintln!("{job}: {} would redact: {}", f.role, redact_summary(counts));
+        }
     }
+}
+
+/// `email 3, phone 0, ...` (counts only: `validate --data` never prints a value).
+fn redact_summary(counts: &finetune_spec::redact::Counts) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(e, n)| format!("{} {n}", e.name()))
+        .collect();
+    format!("{} ({} in all)", parts.join(", "), counts.total())
 }
 
 /// A dataset image's files of one job, copied out: the directory holding them, and each file's

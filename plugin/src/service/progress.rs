@@ -87,6 +87,8 @@ impl Snapshot {
                 self.eval_accuracy = Some(eval.accuracy);
                 self.eval_loss = Some(eval.loss);
             }
+            // Counts only; `runs` reads them from run.json.
+            MetricsRecord::Redaction { .. } => {}
         }
     }
 

@@ -14,12 +14,12 @@ mod csv;
 mod jsonl;
 mod lines;
 mod parquet;
+pub mod warnings;
 
 use crate::{DataFormat, DataSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -209,6 +209,19 @@ pub struct Scan {
     pub absent: BTreeMap<String, usize>,
     /// A hash of each good row's trimmed text, in file order: [`duplicate_texts`] compares files.
     pub text_hashes: Vec<u64>,
+    /// With `data.redact`: the values the trainer would redact in the good rows' text, per
+    /// entity (every selected one listed). Counts only: no value is kept.
+    pub redacted: Option<crate::redact::Counts>,
+}
+
+/// The redactor `data.redact` selects, for counting (counts need no hash key); `None` without
+/// entities or with an unknown region.
+fn redactor_for_counting(spec: &DataSpec) -> Option<crate::redact::Redactor> {
+    let entities = spec.redact_entities();
+    if entities.is_empty() {
+        return None;
+    }
+    crate::redact::Redactor::new(&entities, crate::redact::Mode::Replace, &spec.redact_region).ok()
 }
 
 /// How many rows of `eval` have a text (trimmed) that some row of `train` has.
@@ -217,12 +230,7 @@ pub fn duplicate_texts(train: &Scan, eval: &Scan) -> usize {
     eval.text_hashes.iter().filter(|h| seen.contains(h)).count()
 }
 
-fn text_hash(text: &str) -> u64 {
-    // `DefaultHasher::new()` has fixed keys: the same text hashes the same in every file.
-    let mut h = DefaultHasher::new();
-    text.trim().hash(&mut h);
-    h.finish()
-}
+use warnings::text_hash;
 
 /// The format of `path`: `spec.format` if set, else its extension.
 pub fn format_of(path: &Path, spec: &DataSpec) -> Result<DataFormat, DatasetError> {
@@ -264,12 +272,20 @@ pub fn scan(path: &Path, spec: &DataSpec, max_errors: usize) -> Result<Scan, Dat
     // Rows lacking a field are held apart until we know whether any row has it.
     type Held = (usize, String, String);
     let mut missing: BTreeMap<String, (usize, Vec<Held>)> = BTreeMap::new();
+    // An unknown region is the spec's error (`JobSpec::check`), reported there: no counts then.
+    let redactor = redactor_for_counting(spec);
+    out.redacted = redactor
+        .as_ref()
+        .map(|r| crate::redact::Counts::zeroed(r.entities()));
     let visited = visit(path, spec, &mut fields, &mut |r| {
         out.rows += 1;
         match r {
             Ok(row) => {
                 out.good_rows += 1;
                 out.text_hashes.push(text_hash(&row.text));
+                if let (Some(r), Some(total)) = (&redactor, &mut out.redacted) {
+                    *total += &r.count(&row.text);
+                }
                 *out.labels.entry(row.label).or_default() += 1;
             }
             Err(e) => {

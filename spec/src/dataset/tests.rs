@@ -524,3 +524,33 @@ fn duplicate_texts_between_files_are_counted() {
     assert_eq!(duplicate_texts(&st, &se), 3);
     assert_eq!(duplicate_texts(&st, &st), 2);
 }
+
+#[test]
+fn scan_counts_what_data_redact_would_replace_in_good_rows_only() {
+    let body = concat!(
+        "{\"text\":\"mail bob@example.com or call (212) 736-5000\",\"label\":\"a\"}\n",
+        "{\"text\":\"card 4111 1111 1111 1111, bad card 4111 1111 1111 1112\",\"label\":\"b\"}\n",
+        "{\"text\":\"no label bob@example.com\"}\n",
+        "{\"text\":\"version 10.0.0.1 is not an address\",\"label\":\"a\"}\n",
+    );
+    let (_d, p) = file("t.jsonl", body.as_bytes());
+    let mut s = spec(&p);
+    assert_eq!(
+        scan(&p, &s, 5).unwrap().redacted,
+        None,
+        "no redact: no counts"
+    );
+    s.redact = crate::redact::EntitySelection::All;
+    let counts = scan(&p, &s, 5).unwrap().redacted.unwrap();
+    let json = serde_json::to_value(&counts).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"email": 1, "phone": 1, "credit_card": 1, "iban": 0, "ip": 0, "url": 0})
+    );
+    s.redact = crate::redact::EntitySelection::Only(vec![crate::redact::Entity::Email]);
+    let only = scan(&p, &s, 5).unwrap().redacted.unwrap();
+    assert_eq!(
+        serde_json::to_value(&only).unwrap(),
+        serde_json::json!({"email": 1})
+    );
+}

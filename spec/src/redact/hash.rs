@@ -86,6 +86,12 @@ impl HashKey {
         Ok(HashKey { mac })
     }
 
+    /// A key from a secret file's contents, as the trainer and `validate` read it: one trailing
+    /// newline (`\n` or `\r\n`, as `echo` and editors leave) is not part of the key.
+    pub fn from_file_bytes(contents: &[u8]) -> Result<Self, RedactError> {
+        Self::new(trim_newline(contents))
+    }
+
     /// The token for one hit: `<TAG_xxxxxxxx>`, 8 hex digits of the keyed hash.
     pub(crate) fn token(&self, entity: Entity, canonical: &str) -> String {
         let mut mac = self.mac.clone();
@@ -95,6 +101,12 @@ impl HashKey {
         let digest = mac.finalize().into_bytes();
         format!("<{}_{}>", entity.tag(), hex::encode(&digest[..4]))
     }
+}
+
+/// A secret file's contents without one trailing newline.
+pub fn trim_newline(bytes: &[u8]) -> &[u8] {
+    let b = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    b.strip_suffix(b"\r").unwrap_or(b)
 }
 
 impl fmt::Debug for HashKey {
@@ -109,6 +121,24 @@ mod tests {
 
     const KEY_A: &[u8] = b"0123456789abcdef0123456789abcdef";
     const KEY_B: &[u8] = b"fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn a_key_file_loses_one_trailing_newline_only() {
+        assert_eq!(trim_newline(b"abc\n"), b"abc");
+        assert_eq!(trim_newline(b"abc\r\n"), b"abc");
+        assert_eq!(trim_newline(b"abc\n\n"), b"abc\n");
+        assert_eq!(trim_newline(b"abc"), b"abc");
+        let from_file = HashKey::from_file_bytes(b"0123456789abcdef0123456789abcdef\n").unwrap();
+        let direct = HashKey::new(KEY_A).unwrap();
+        assert_eq!(
+            from_file.token(Entity::Email, "a@b.io"),
+            direct.token(Entity::Email, "a@b.io")
+        );
+        assert!(
+            HashKey::from_file_bytes(b"0123456789abcde\n").is_err(),
+            "15 bytes + newline"
+        );
+    }
 
     #[test]
     fn tokens_are_stable_typed_and_keyed() {

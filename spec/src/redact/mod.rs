@@ -36,7 +36,7 @@ pub use checksum::{card_prefix_valid, iban_length, iban_mod97_valid, luhn_valid}
 pub use counts::Counts;
 pub use entity::{Entity, EntitySelection};
 pub use error::RedactError;
-pub use hash::{HashKey, Mode, RedactMode};
+pub use hash::{trim_newline, HashKey, Mode, RedactMode};
 pub use span::Span;
 
 use address::{EmailRecognizer, IpRecognizer, UrlRecognizer};
@@ -62,17 +62,26 @@ pub struct Redacted<'a> {
     pub counts: Counts,
 }
 
+/// Whether libphonenumber knows `region` (`US`, `gb`): the check [`Redactor::new`] makes.
+pub fn region_known(region: &str) -> bool {
+    parse_region(region).is_ok()
+}
+
+fn parse_region(region: &str) -> Result<phonenumber::country::Id, RedactError> {
+    region
+        .to_ascii_uppercase()
+        .parse::<phonenumber::country::Id>()
+        .map_err(|_| RedactError::UnknownRegion {
+            region: region.to_string(),
+        })
+}
+
 impl Redactor {
     /// A redactor for `entities` (repeats ignored) writing hits as `mode` says. `default_region`
     /// is the two-letter region (`US`, `GB`, `DE`, case-insensitive) that phone numbers written
     /// without a `+` country code are read in.
     pub fn new(entities: &[Entity], mode: Mode, default_region: &str) -> Result<Self, RedactError> {
-        let region = default_region
-            .to_ascii_uppercase()
-            .parse::<phonenumber::country::Id>()
-            .map_err(|_| RedactError::UnknownRegion {
-                region: default_region.to_string(),
-            })?;
+        let region = parse_region(default_region)?;
         let mut entities = entities.to_vec();
         entities.sort();
         entities.dedup();

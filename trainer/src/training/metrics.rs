@@ -128,6 +128,7 @@ impl MetricsWriter {
                 .filter(|l| match serde_json::from_str::<MetricsRecord>(l) {
                     Ok(MetricsRecord::Train(t)) => t.step <= keep,
                     Ok(MetricsRecord::Eval { step, .. }) => step <= keep,
+                    Ok(MetricsRecord::Redaction { step, .. }) => step <= keep,
                     Err(_) => false,
                 })
                 .collect();

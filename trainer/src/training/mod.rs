@@ -33,9 +33,10 @@ use crate::artifact::OutputDir;
 use crate::data;
 use crate::error::RunError;
 use crate::model;
+use crate::redaction;
 use crate::tokenize::TextTokenizer;
 use burn::tensor::backend::AutodiffBackend;
-use finetune_spec::contract::{RunRecord, Status};
+use finetune_spec::contract::{MetricsRecord, RunRecord, Status};
 use finetune_spec::time::now_rfc3339;
 use finetune_spec::JobSpec;
 use metrics::MetricsWriter;
@@ -88,7 +89,16 @@ pub fn train<B: AutodiffBackend>(
         });
     }
 
-    let ds = data::load(&job.data, job.train.seed)?;
+    let mut ds = data::load(&job.data, job.train.seed)?;
+    for w in data::warnings(&ds) {
+        log(format!("warning: {w}"));
+    }
+    // Before the tokenizer or anything else sees a row; the counts go to metrics.jsonl and
+    // run.json, the values nowhere.
+    redaction::apply(&job.data, &mut ds)?;
+    if let Some(r) = &ds.redaction {
+        log(format!("redacted: {}", report::redaction_counts(r)));
+    }
     if ds.eval.is_empty() && job.train.early_stopping.is_some() {
         return Err(RunError::BadInput(
             "train.early_stopping needs an eval set: set data.eval or data.eval_split".into(),
@@ -124,6 +134,16 @@ pub fn train<B: AutodiffBackend>(
     };
     let mut metrics = MetricsWriter::open(&out.metrics(), resumed_from)
         .map_err(|e| RunError::output(&out.metrics(), e))?;
+    // A resumed run keeps the step-0 record it wrote the first time.
+    if let (Some(r), None) = (&ds.redaction, resumed_from) {
+        let rec = MetricsRecord::Redaction {
+            step: 0,
+            redaction: r.clone(),
+        };
+        metrics
+            .write(&rec)
+            .map_err(|e| RunError::output(&out.metrics(), e))?;
+    }
 
     let mut status = Status {
         state: "running".into(),

@@ -14,6 +14,23 @@ pub(super) fn fmt_eval(m: &EvalMetrics) -> String {
     )
 }
 
+/// `train: email 3, phone 0; eval: ...`: a redaction record's counts, numbers only.
+pub(super) fn redaction_counts(r: &finetune_spec::contract::Redaction) -> String {
+    let files: Vec<String> = r
+        .counts
+        .iter()
+        .map(|(role, c)| {
+            let parts: Vec<String> = c.iter().map(|(e, n)| format!("{} {n}", e.name())).collect();
+            format!("{role}: {}", parts.join(", "))
+        })
+        .collect();
+    let mode = match r.mode {
+        finetune_spec::redact::RedactMode::Replace => "replace",
+        finetune_spec::redact::RedactMode::Hash => "hash",
+    };
+    format!("{} ({mode})", files.join("; "))
+}
+
 /// The first 12 characters of a hash, for messages.
 pub(super) fn short(h: &str) -> &str {
     &h[..h.len().min(12)]

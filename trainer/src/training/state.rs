@@ -118,6 +118,7 @@ impl<B: Backend> Ctx<'_, B> {
     pub(super) fn record(&self, pos: &Position, reason: ExitReason) -> RunRecord {
         let mut rec = artifact::run_record(self.job, reason);
         rec.dataset_sha256 = self.ds.sha256.clone();
+        rec.redaction = self.ds.redaction.clone();
         rec.backend = self.backend.to_string();
         rec.precision = Some(
             format!("{:?}", <B::FloatElem as burn::tensor::Element>::dtype()).to_ascii_lowercase(),

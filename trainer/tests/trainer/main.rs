@@ -10,6 +10,7 @@ mod early_stopping;
 mod minilm_finetune;
 mod model_tiny;
 mod parity;
+mod redaction;
 mod resume;
 mod threads;
 mod torch_bin;
