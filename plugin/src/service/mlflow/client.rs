@@ -390,4 +390,20 @@ mod tests {
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
     }
+
+    #[test]
+    fn a_server_that_never_answers_is_given_up_on_after_the_request_timeout() {
+        // Connections complete in the kernel's backlog; nothing ever reads or answers them.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = Client::new(&format!("http://{}", l.local_addr().unwrap()), None).unwrap();
+        let started = std::time::Instant::now();
+        let e = c.update_run("r", "FINISHED", None).unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+        assert!(
+            took >= REQUEST_TIMEOUT - Duration::from_millis(500),
+            "{took:?}"
+        );
+        assert!(took < REQUEST_TIMEOUT + Duration::from_secs(2), "{took:?}");
+    }
 }

@@ -104,6 +104,22 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// The MLflow server of the tests (`FINETUNE_TEST_MLFLOW_URI`, from `scripts/start-mlflow.sh`):
+/// `None` skips the test, with a note, except under `CI=true` where it fails.
+#[cfg(test)]
+pub(crate) fn test_server() -> Option<String> {
+    match std::env::var("FINETUNE_TEST_MLFLOW_URI") {
+        Ok(u) if !u.is_empty() => Some(u.trim_end_matches('/').to_string()),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("FINETUNE_TEST_MLFLOW_URI is unset under CI=true: scripts/test.sh starts MLflow")
+        }
+        _ => {
+            eprintln!("skipped: FINETUNE_TEST_MLFLOW_URI is unset (run scripts/start-mlflow.sh)");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,9 @@ pub struct State {
     /// The `started_at` of the trainer run that status was for: a later run in the same output
     /// directory (resumed) sets the MLflow run back to `RUNNING`.
     pub status_of: Option<String>,
+    /// The `started_at` of the latest trainer run sent into this MLflow run (the first one, or
+    /// a resume of it).
+    pub trainer_run: Option<String>,
 }
 
 impl State {
@@ -66,6 +69,26 @@ impl State {
         let tmp = p.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
         std::fs::rename(tmp, p)
+    }
+
+    /// Whether a trainer run that started at `started_at` (resuming from a checkpoint when
+    /// `resumed`) is a new run rather than this one or a resume of it: the output directory was
+    /// trained again from scratch, which is a new MLflow run.
+    pub fn starts_over(&self, started_at: &str, resumed: bool) -> bool {
+        self.has_run()
+            && !resumed
+            && self
+                .trainer_run
+                .as_deref()
+                .is_some_and(|seen| seen != started_at)
+    }
+
+    /// This state with nothing sent: for a new MLflow run on the same server.
+    pub fn fresh(&self) -> State {
+        State {
+            uri: self.uri.clone(),
+            ..State::default()
+        }
     }
 
     pub fn has_run(&self) -> bool {
@@ -127,6 +150,22 @@ mod tests {
         // the mark never moves back.
         s.sent(Kind::Train, 15);
         assert_eq!(s.last_step(Kind::Train), Some(20));
+    }
+
+    #[test]
+    fn a_resume_continues_and_a_fresh_run_starts_over() {
+        let mut s = State::default();
+        assert!(!s.starts_over("t1", false), "no run yet");
+        s.run_id = "r".into();
+        assert!(
+            !s.starts_over("t1", false),
+            "a state from before runs were told apart"
+        );
+        s.trainer_run = Some("t1".into());
+        assert!(!s.starts_over("t1", false));
+        assert!(!s.starts_over("t2", true));
+        assert!(s.starts_over("t2", false));
+        assert!(!s.fresh().has_run());
     }
 
     #[test]

@@ -73,8 +73,20 @@ impl Syncer {
             return Ok(Sent::default());
         }
         let mut state = State::load(&self.output, &self.target.uri);
+        if let Some(s) = &status {
+            if state.starts_over(&s.started_at, s.resumed_from_step.is_some()) {
+                state = state.fresh();
+            }
+        }
         let mut sent = Sent::default();
         self.ensure_run(&mut state, status.as_ref(), record.as_ref())?;
+        if let Some(s) = status
+            .as_ref()
+            .filter(|s| state.trainer_run.as_ref() != Some(&s.started_at))
+        {
+            state.trainer_run = Some(s.started_at.clone());
+            self.save(&state)?;
+        }
 
         if !state.params_sent {
             let params = map::params(&self.spec);
