@@ -429,4 +429,15 @@ fn a_resumed_run_continues_the_same_mlflow_run() {
         steps(&history(&real, &run, "loss")),
         [10, 20, 30, 40, 50, 60]
     );
+
+    // Trained again from scratch in the same directory: a new MLflow run.
+    let t3 = "2026-12-06T12:00:00Z";
+    std::fs::remove_file(b.join("run.json")).unwrap();
+    status(&b, "b", "running", t3, None);
+    std::fs::write(b.join("metrics.jsonl"), format!("{}\n", train(10, 2.0))).unwrap();
+    sync(d.path());
+    let fresh = run_id(d.path(), "b");
+    assert_ne!(fresh, run);
+    assert_eq!(history(&real, &fresh, "loss"), [(10, 2.0)]);
+    assert_eq!(run_info(&real, &run)["info"]["status"], "FINISHED");
 }
