@@ -492,6 +492,15 @@ impl JobSpec {
                 hint: "declare what the job uses on each device, e.g. `gpu_memory: 8g` next to `gpus`",
             });
         }
+        if let Some(m) = self.tracking.as_ref().and_then(|t| t.mlflow.as_ref()) {
+            if !(m.uri.starts_with("http://") || m.uri.starts_with("https://")) {
+                out.push(SpecProblem {
+                    path: "tracking.mlflow.uri",
+                    message: "the MLflow tracking URI must be a server's http:// address",
+                    hint: "write it as `http://HOST:PORT` (`mlflow server` listens on port 5000 by default)",
+                });
+            }
+        }
         out
     }
 }
@@ -614,5 +623,9 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("uri"), "{e}");
+        let mut c = b.clone();
+        assert!(c.check().is_empty());
+        c.tracking.as_mut().unwrap().mlflow.as_mut().unwrap().uri = "file:///tmp/mlruns".into();
+        assert_eq!(c.check()[0].path, "tracking.mlflow.uri");
     }
 }

@@ -151,3 +151,12 @@ fn tracking_in_defaults_reaches_every_job_but_not_job_json() {
     let text = serde_json::to_string(&rendered).unwrap();
     assert!(!text.contains("mlflow") && !text.contains("pw@"), "{text}");
 }
+
+#[test]
+fn a_tracking_uri_that_is_no_server_is_an_error_at_its_key() {
+    let p = project("x-finetune:\n  jobs:\n    a:\n      model: m\n      data: {train: t.csv}\n      output: a\n      tracking: {mlflow: {uri: ./mlruns}}\n");
+    let d = &p.diagnostics[0];
+    assert!(d.is_error(), "{d:?}");
+    assert_eq!(d.path, "x-finetune.jobs.a.tracking.mlflow.uri");
+    assert_eq!(d.line, 7);
+}
