@@ -200,9 +200,19 @@ impl Client {
                     message: body.message.lines().next().unwrap_or_default().to_string(),
                 }
             }
+            // The kind and the cause (`Connection Failed: Connection refused (os error 111)`),
+            // without the request URL that ureq's own text repeats.
             ureq::Error::Transport(t) => Error::Unreachable {
                 uri: self.base.clone(),
-                reason: t.to_string(),
+                reason: match std::error::Error::source(&t) {
+                    Some(cause) if cause.to_string().starts_with(&t.kind().to_string()) => {
+                        cause.to_string()
+                    }
+                    Some(cause) => format!("{}: {cause}", t.kind()),
+                    None => t
+                        .message()
+                        .map_or_else(|| t.kind().to_string(), |m| format!("{}: {m}", t.kind())),
+                },
             },
         }
     }
@@ -387,7 +397,14 @@ mod tests {
         let started = std::time::Instant::now();
         let e = c.experiment_id("x").unwrap_err();
         assert!(matches!(e, Error::Unreachable { .. }), "{e}");
-        assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+        let text = e.to_string();
+        let head = format!("cannot reach MLflow at http://127.0.0.1:{port}: Connection Failed: ");
+        assert!(text.starts_with(&head), "{text}");
+        // The cause, once: not ureq's repetition of the request URL.
+        assert!(
+            text.contains("refused") && !text.contains("/api/"),
+            "{text}"
+        );
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
     }
 

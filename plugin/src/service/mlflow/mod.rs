@@ -77,7 +77,7 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 pub fn warn_once(e: &client::Error) {
     if !WARNED.swap(true, Ordering::SeqCst) {
         crate::ui::warn(format!(
-            "MLflow tracking: {e}; the jobs go on, and `docker finetune runs --sync` sends what is missing later"
+            "MLflow tracking: {e}; nothing else fails: `docker finetune runs --sync` sends what is missing once it answers"
         ));
     }
 }
