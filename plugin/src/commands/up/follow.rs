@@ -177,18 +177,37 @@ impl Running {
 
 /// Gives the tracking threads of the finished jobs [`TRACKING_GRACE`] to send what is left.
 pub async fn wait_for_tracking(finished: &mut [Finished]) {
+    wait(
+        finished
+            .iter_mut()
+            .filter_map(|f| f.tracking.take())
+            .collect(),
+    )
+    .await;
+}
+
+/// Closes the tracking of jobs that were stopped (Ctrl-C) with `code`, within the same grace.
+pub async fn end_tracking(running: impl Iterator<Item = Running>, code: i64) {
+    wait(
+        running
+            .filter_map(|r| r.tracking)
+            .map(|t| t.ended(code))
+            .collect(),
+    )
+    .await;
+}
+
+async fn wait(threads: Vec<JoinHandle<()>>) {
     let deadline = Instant::now() + TRACKING_GRACE;
-    for f in finished.iter_mut() {
-        while f.tracking.as_ref().is_some_and(|t| !t.is_finished()) {
+    for t in threads {
+        while !t.is_finished() {
             if Instant::now() >= deadline {
                 ui::note("MLflow tracking has not finished sending; `docker finetune runs --sync` sends the rest");
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if let Some(t) = f.tracking.take() {
-            let _ = t.join();
-        }
+        let _ = t.join();
     }
 }
 

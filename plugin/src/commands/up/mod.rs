@@ -186,7 +186,10 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {} } } => {
                 multi.clear().ok();
-                return interrupted(&target.compose, &running, opts.stop_timeout).await;
+                let code = interrupted(&target.compose, &running, opts.stop_timeout).await;
+                // The jobs have stopped and recorded it: their MLflow runs are closed too.
+                follow::end_tracking(running.into_values(), ExitCode::Interrupted as i64).await;
+                return code;
             }
             Some((name, outcome)) = rx.recv() => {
                 if let Some(r) = running.remove(&name) {
