@@ -130,7 +130,9 @@ fn sync(project: &Project, jobs: &[&Job]) -> anyhow::Result<()> {
             Err(e) => {
                 if matches!(
                     e,
-                    client::Error::Unreachable { .. } | client::Error::Scheme(_)
+                    client::Error::Unreachable { .. }
+                        | client::Error::Scheme(_)
+                        | client::Error::NoTls(_)
                 ) {
                     down.insert(target.uri.clone());
                 }

@@ -22,8 +22,10 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 /// What can go wrong talking to MLflow, in one line each.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("tracking URI `{0}` is not an http:// server (this build speaks plain HTTP to MLflow's REST API)")]
+    #[error("tracking URI `{0}` is not an http:// or https:// server address")]
     Scheme(String),
+    #[error("tracking URI `{0}` is https://, and this build of the plugin speaks plain HTTP (build it with `--features mlflow-https`)")]
+    NoTls(String),
     #[error("cannot reach MLflow at {uri}: {reason}")]
     Unreachable { uri: String, reason: String },
     #[error("MLflow {call}: {status} {code}: {message}")]
@@ -145,9 +147,12 @@ pub struct Client {
 
 impl Client {
     /// A client of the server at `uri` (`http://host:port`, maybe with a path prefix). `auth` is a
-    /// whole `Authorization` header value, as [`super::auth_header`] builds it.
+    /// whole `Authorization` header value, as [`super::target`] reads it.
     pub fn new(uri: &str, auth: Option<String>) -> Result<Client, Error> {
-        if !uri.starts_with("http://") {
+        if uri.starts_with("https://") && !cfg!(feature = "mlflow-https") {
+            return Err(Error::NoTls(uri.to_string()));
+        }
+        if !(uri.starts_with("http://") || uri.starts_with("https://")) {
             return Err(Error::Scheme(uri.to_string()));
         }
         let agent = ureq::AgentBuilder::new()
@@ -388,6 +393,8 @@ mod tests {
             Client::new("file:///tmp/mlruns", None),
             Err(Error::Scheme(_))
         ));
+        let https = Client::new("https://mlflow.example", None);
+        assert_eq!(https.is_ok(), cfg!(feature = "mlflow-https"));
         // A port nothing listens on: refused at once, as one clear line.
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
