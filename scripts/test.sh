@@ -2,6 +2,7 @@
 # THE test command (README; `.ci/run` runs it with CI=true).
 #
 # Installs what a fresh machine lacks (a running engine, Compose v2), fetches the real fixtures,
+# starts a real MLflow server on 127.0.0.1 for the tracking tests (FINETUNE_TEST_MLFLOW_URI),
 # then: rustfmt, clippy, one static release build of every binary for the host triple, the whole
 # test suite against those binaries (the end-to-end tests find them in target/<triple>/release),
 # the CUDA feature build, and, in CI or with --full, the offline multi-stage image build from source
@@ -75,10 +76,23 @@ cuda_build() {
         --config 'profile.dev.package."*".opt-level=0'
 }
 cuda_binary="${CARGO_TARGET_DIR:-target}/debug/finetune-trainer"
+# A real MLflow server for the tracking tests (plugin/tests/mlflow.rs), stopped when this exits.
+mlflow_dir="$(mktemp -d "${TMPDIR:-/tmp}/finetune-mlflow.XXXXXX")"
+stop_mlflow() {
+    if [ -s "$mlflow_dir/server.pid" ]; then kill "$(cat "$mlflow_dir/server.pid")" 2>/dev/null || true; fi
+    rm -rf "$mlflow_dir"
+}
+trap stop_mlflow EXIT
+start_mlflow() {
+    local uri
+    uri="$(scripts/start-mlflow.sh --dir "$mlflow_dir")" || return 1
+    export FINETUNE_TEST_MLFLOW_URI="$uri"
+}
 
 step "engine (scripts/ensure-docker.sh)" scripts/ensure-docker.sh
 step "compose v2 (scripts/install-compose.sh)" scripts/install-compose.sh
 step "fixtures (scripts/fetch-fixtures.sh)" fetch_fixtures
+step "MLflow server (scripts/start-mlflow.sh)" start_mlflow
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --locked --workspace --all-targets -- -D warnings
 if step "static release build ($triple)" static_build; then

@@ -238,9 +238,11 @@ pub fn data_root(spec: &JobSpec) -> PathBuf {
     root
 }
 
-/// The spec as the trainer sees it (`job.json`): container paths, secrets by reference.
+/// The spec as the trainer sees it (`job.json`): container paths, secrets by reference, and no
+/// `tracking`: the plugin tracks from the host, and a tracking URI may carry credentials.
 pub fn job_json(spec: &JobSpec) -> JobSpec {
     let mut j = spec.clone();
+    j.tracking = None;
     let root = data_root(spec);
     let in_data = |p: &Path| Path::new(contract::DATA_DIR).join(p.strip_prefix(&root).unwrap_or(p));
     j.model = contract::MODEL_DIR.into();

@@ -14,6 +14,8 @@ fn bin() -> Command {
         "COMPOSE_PROJECT_NAME",
         "COMPOSE_PROFILES",
         "FINETUNE_GPUS",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_EXPERIMENT_NAME",
     ] {
         c.env_remove(k);
     }
@@ -201,6 +203,28 @@ fn runs_lists_run_records_as_json() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
         serde_json::json!([])
     );
+}
+
+#[test]
+fn runs_sync_without_a_tracked_job_says_how_to_track_one() {
+    let d = project();
+    let out = run(d.path(), &["runs", "--sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no selected job is tracked"), "{err}");
+    assert!(err.contains("MLFLOW_TRACKING_URI"), "{err}");
+    // MLflow's own variable is enough; a server that is not there is a warning, not a failure,
+    // and nothing is written for a job that has not run.
+    let out = bin()
+        .current_dir(d.path())
+        .args(["runs", "--sync"])
+        .env("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not started yet"), "{err}");
+    assert!(!d.path().join("runs/s/.finetune").exists());
 }
 
 #[test]

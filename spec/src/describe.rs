@@ -42,6 +42,8 @@ pub const SECTIONS: &[&str] = &[
     "train.early_stopping",
     "checkpoint",
     "resources",
+    "tracking",
+    "tracking.mlflow",
 ];
 
 /// Every key, by section.
@@ -60,6 +62,7 @@ pub const KEYS: &[Key] = &[
     k("environment", "mapping or list", "{}", "trainer environment; a name without a value is passed from the caller's environment and never written to rendered files"),
     k("network", "string", "none (`network_mode: none`)", "a Compose network to attach the job to"),
     k("image", "string", "docker-finetune/trainer:<version>", "trainer image"),
+    k("tracking", "mapping", "none (`MLFLOW_TRACKING_URI` when set)", "experiment tracking, sent by the plugin from the host (not part of the config hash)"),
     k("data.image", "string", "none", "a dataset image (`docker finetune data package`): `train` and `eval` are then paths inside it"),
     k("data.train", "path", "required", "training file, `.jsonl`, `.csv` or `.parquet`"),
     k("data.eval", "path", "none", "evaluation file; exclusive with `eval_split`"),
@@ -102,6 +105,9 @@ pub const KEYS: &[Key] = &[
     k("resources.cpus", Positive::KIND, "no limit", "CPU limit"),
     k("resources.memory", "size (`512m`, `8g`, bytes)", "no limit", "memory limit (`8g`)"),
     k("resources.shm_size", "size (`512m`, `8g`, bytes)", "1g", "size of `/dev/shm`"),
+    k("tracking.mlflow", "mapping", "none", "an MLflow tracking server: params, metrics as they are written, tags, `run.json` and `model/` as artifacts, the final status"),
+    k("tracking.mlflow.uri", "string", "required", "the server (`http://127.0.0.1:5000`); overrides `MLFLOW_TRACKING_URI`"),
+    k("tracking.mlflow.experiment", "string", "`MLFLOW_EXPERIMENT_NAME`, else the project name", "the experiment, created when missing"),
 ];
 
 /// The key at `path`.

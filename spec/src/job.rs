@@ -69,6 +69,28 @@ pub struct JobSpec {
     /// Trainer image override; by default the plugin's own trainer image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Experiment tracking. The plugin sends the run to the tracker from the host (the job keeps
+    /// `network_mode: none`); it is not part of `config_hash` nor of the rendered `job.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<Tracking>,
+}
+
+/// Where runs are tracked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    /// An MLflow tracking server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlflow: Option<MlflowTracking>,
+}
+
+/// An MLflow tracking server, reached over its REST API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MlflowTracking {
+    /// The server's URI (`http://mlflow:5000`), as `MLFLOW_TRACKING_URI` would give it.
+    pub uri: String,
+    /// The experiment's name; created when missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
 }
 
 /// What the job trains the model for.
@@ -545,6 +567,15 @@ impl JobSpec {
                 hint: "declare what the job uses on each device, e.g. `gpu_memory: 8g` next to `gpus`",
             });
         }
+        if let Some(m) = self.tracking.as_ref().and_then(|t| t.mlflow.as_ref()) {
+            if !(m.uri.starts_with("http://") || m.uri.starts_with("https://")) {
+                out.push(SpecProblem {
+                    path: "tracking.mlflow.uri",
+                    message: "the MLflow tracking URI must be a server's http:// address",
+                    hint: "write it as `http://HOST:PORT` (`mlflow server` listens on port 5000 by default)",
+                });
+            }
+        }
         out
     }
 }
@@ -687,5 +718,31 @@ mod tests {
         assert_eq!(a.config_hash(), b.config_hash());
         b.train.learning_rate = Positive::of(1e-4);
         assert_ne!(a.config_hash(), b.config_hash());
+    }
+
+    #[test]
+    fn tracking_reads_and_leaves_the_config_hash_and_old_json_alone() {
+        let a = minimal();
+        // Absent, it is not written: job.json and run.json of older runs read the same.
+        assert!(serde_json::to_value(&a).unwrap().get("tracking").is_none());
+        let b: JobSpec = serde_yaml::from_str(
+            "name: j\nmodel: /m\ndata: {train: /d/train.jsonl}\noutput: /o\n\
+             tracking: {mlflow: {uri: 'http://127.0.0.1:5000', experiment: tweets}}\n",
+        )
+        .unwrap();
+        let m = b.tracking.as_ref().and_then(|t| t.mlflow.as_ref()).unwrap();
+        assert_eq!(m.uri, "http://127.0.0.1:5000");
+        assert_eq!(m.experiment.as_deref(), Some("tweets"));
+        assert_eq!(a.config_hash(), b.config_hash());
+        let e = serde_yaml::from_str::<JobSpec>(
+            "name: j\nmodel: /m\ndata: {train: /t}\noutput: /o\ntracking: {mlflow: {experiment: x}}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("uri"), "{e}");
+        let mut c = b.clone();
+        assert!(c.check().is_empty());
+        c.tracking.as_mut().unwrap().mlflow.as_mut().unwrap().uri = "file:///tmp/mlruns".into();
+        assert_eq!(c.check()[0].path, "tracking.mlflow.uri");
     }
 }

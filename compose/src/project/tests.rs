@@ -124,3 +124,39 @@ fn bad_dataset_images_are_reported_at_their_keys() {
     assert!(p.diagnostics.iter().all(|d| d.line == 5), "{all}");
     assert!(p.job("a").is_none());
 }
+
+#[test]
+fn tracking_in_defaults_reaches_every_job_but_not_job_json() {
+    let p = project("x-finetune:\n  defaults:\n    tracking: {mlflow: {uri: 'http://u:pw@mlflow:5000', experiment: tweets}}\n  jobs:\n    a: {model: m, data: {train: t.csv}, output: a}\n    b:\n      model: m\n      data: {train: t.csv}\n      output: b\n      tracking: {mlflow: {uri: 'http://other:5000'}}\n");
+    assert!(p.diagnostics.is_empty(), "{:#?}", p.diagnostics);
+    let mlflow = |j: &str| {
+        p.job(j)
+            .unwrap()
+            .spec
+            .tracking
+            .clone()
+            .and_then(|t| t.mlflow)
+            .unwrap()
+    };
+    assert_eq!(mlflow("a").uri, "http://u:pw@mlflow:5000");
+    assert_eq!(mlflow("a").experiment.as_deref(), Some("tweets"));
+    // The job's own mapping is merged over the defaults key by key.
+    assert_eq!(mlflow("b").uri, "http://other:5000");
+    assert_eq!(mlflow("b").experiment.as_deref(), Some("tweets"));
+    // The trainer never sees it (the URI may hold credentials), and the job stays offline.
+    let spec = &p.job("a").unwrap().spec;
+    let rendered = crate::render::job_json(spec);
+    assert!(rendered.tracking.is_none());
+    assert!(rendered.network.is_none());
+    let text = serde_json::to_string(&rendered).unwrap();
+    assert!(!text.contains("mlflow") && !text.contains("pw@"), "{text}");
+}
+
+#[test]
+fn a_tracking_uri_that_is_no_server_is_an_error_at_its_key() {
+    let p = project("x-finetune:\n  jobs:\n    a:\n      model: m\n      data: {train: t.csv}\n      output: a\n      tracking: {mlflow: {uri: ./mlruns}}\n");
+    let d = &p.diagnostics[0];
+    assert!(d.is_error(), "{d:?}");
+    assert_eq!(d.path, "x-finetune.jobs.a.tracking.mlflow.uri");
+    assert_eq!(d.line, 7);
+}

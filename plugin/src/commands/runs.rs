@@ -1,21 +1,31 @@
 //! `runs`: finished runs from the `run.json` in each job's output directory (and its `smoke/`
 //! run): exit reason, metrics (with each label's F1 when the run recorded per-class scores),
 //! config and dataset hashes, output path. No engine needed.
+//!
+//! `--sync` first sends each tracked job's output directory to its MLflow server, through the
+//! same [`Syncer::poll`] that `up` runs while it follows a job: what `up` could not send (the
+//! server was down) goes now, and what was sent is not sent again. A server that cannot be reached
+//! is a warning, not an error: the runs themselves are fine.
 
 use crate::cli::runs::RunsArgs;
 use crate::cli::TableFormat;
 use crate::commands::{select_jobs, Ctx};
-use crate::exit::ExitCode;
+use crate::exit::{fail_hint, ExitCode};
+use crate::service::mlflow::{self, client, sync::Syncer};
 use crate::service::progress::format_duration;
+use crate::ui;
 use comfy_table::{presets, Table};
+use finetune_compose::{Job, Project};
 use finetune_spec::contract::{output, EvalMetrics, RunRecord};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub struct Options {
     pub format: TableFormat,
     pub jobs: Vec<String>,
+    pub sync: bool,
 }
 
 impl From<RunsArgs> for Options {
@@ -23,6 +33,7 @@ impl From<RunsArgs> for Options {
         Options {
             format: a.format,
             jobs: a.jobs,
+            sync: a.sync,
         }
     }
 }
@@ -57,7 +68,11 @@ pub fn read_runs(output_dir: &Path) -> Vec<Run> {
 
 pub fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     let project = ctx.load()?;
-    let runs: Vec<Run> = select_jobs(&project, &opts.jobs)?
+    let jobs = select_jobs(&project, &opts.jobs)?;
+    if opts.sync {
+        sync(&project, &jobs)?;
+    }
+    let runs: Vec<Run> = jobs
         .iter()
         .flat_map(|j| read_runs(&j.spec.output))
         .collect();
@@ -71,6 +86,68 @@ pub fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// `--sync`: each tracked job's output directory sent to its server. Jobs on a server found
+/// down are not tried again (one warning in all, and no waiting on it per job).
+fn sync(project: &Project, jobs: &[&Job]) -> anyhow::Result<()> {
+    let mut tracked = 0;
+    let mut down = BTreeSet::new();
+    for job in jobs {
+        let Some(target) = mlflow::target_from_env(&job.spec, &project.name) else {
+            continue;
+        };
+        tracked += 1;
+        if down.contains(&target.uri) {
+            continue;
+        }
+        let name = &job.spec.name;
+        let result = Syncer::new(target.clone(), &job.spec, &project.name).and_then(|mut s| {
+            let sent = s.poll(None)?;
+            Ok((sent, s.run_id()))
+        });
+        match result {
+            Ok((_, None)) => ui::note(format!("job `{name}`: not started yet, nothing to send")),
+            Ok((sent, Some(run))) => ui::status(format!(
+                "[+] job `{name}`: MLflow run {run} (experiment `{}` at {}): {}",
+                target.experiment,
+                target.uri,
+                if sent.is_empty() {
+                    "up to date".to_string()
+                } else {
+                    format!(
+                        "sent {} params, {} tags, {} metrics, {} artifacts{}",
+                        sent.params,
+                        sent.tags,
+                        sent.metrics,
+                        sent.artifacts,
+                        sent.status
+                            .map(|s| format!(", status {s}"))
+                            .unwrap_or_default()
+                    )
+                }
+            )),
+            Err(e) => {
+                if matches!(
+                    e,
+                    client::Error::Unreachable { .. }
+                        | client::Error::Scheme(_)
+                        | client::Error::NoTls(_)
+                ) {
+                    down.insert(target.uri.clone());
+                }
+                mlflow::warn_once(&e);
+            }
+        }
+    }
+    if tracked == 0 {
+        return Err(fail_hint(
+            ExitCode::InvalidSpec,
+            "--sync: no selected job is tracked",
+            "add `tracking: {mlflow: {uri: http://HOST:5000}}` to the job (or to `x-finetune.defaults`), or set MLFLOW_TRACKING_URI",
+        ));
+    }
+    Ok(())
 }
 
 fn short(h: &str) -> String {

@@ -10,7 +10,8 @@
 //! - [`launch`]: the start sequence shared by `up` and the provider;
 //! - [`data_image`]: dataset images: building them, their ids, copying files out of them;
 //! - [`containers`]: finding, waiting for and removing job containers;
-//! - [`progress`]: a job's progress from its `metrics.jsonl`.
+//! - [`progress`]: a job's progress from its `metrics.jsonl`;
+//! - [`mlflow`]: experiment tracking on an MLflow server, from the output directory.
 
 pub mod containers;
 pub mod context;
@@ -21,6 +22,7 @@ pub mod host;
 pub mod image;
 pub mod jobs;
 pub mod launch;
+pub mod mlflow;
 pub mod outputs;
 pub mod progress;
 

@@ -1,15 +1,23 @@
 //! `up` after the start: a progress bar (or plain lines when stderr is not a terminal) per job,
-//! fed from its `metrics.jsonl`, and the report of how each job ended.
+//! fed from its `metrics.jsonl`, and the report of how each job ended. A tracked job (see
+//! [`crate::service::mlflow`]) also has a tracking thread, ticked with the bar and closed with
+//! the job's exit code.
 
 use crate::exit::{describe_job_exit, ExitCode};
 use crate::service::containers::Outcome;
+use crate::service::mlflow::{self, live::Live, sync::Syncer};
 use crate::service::progress::{self, format_duration, format_line, Snapshot, Tail};
 use crate::ui;
 use finetune_spec::contract::output;
 use finetune_spec::JobSpec;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// How long `up` waits at the end for tracking threads to send the last metrics, artifacts and
+/// status; what is left then is for `runs --sync`.
+const TRACKING_GRACE: Duration = Duration::from_secs(60);
 
 /// A job as `up` follows it.
 pub struct Running {
@@ -23,16 +31,38 @@ pub struct Running {
     first: Option<(u64, Instant)>,
     bar: ProgressBar,
     last_plain: Option<u64>,
+    tracking: Option<Live>,
 }
 
 /// A finished job, for the summary.
 pub struct Finished {
     pub name: String,
     pub outcome: Outcome,
+    /// The tracking thread's last poll.
+    tracking: Option<JoinHandle<()>>,
+}
+
+/// The tracking thread of `spec` in project `project`, if the job is tracked. Smoke runs are
+/// not: they are checks, not experiments.
+pub fn tracking(spec: &JobSpec, project: &str, smoke: bool) -> Option<Live> {
+    let target = mlflow::target_from_env(spec, project).filter(|_| !smoke)?;
+    match Syncer::new(target, spec, project) {
+        Ok(s) => Some(Live::start(s)),
+        Err(e) => {
+            mlflow::warn_once(&e);
+            None
+        }
+    }
 }
 
 impl Running {
-    pub fn new(multi: &MultiProgress, name: &str, service: String, spec: &JobSpec) -> Running {
+    pub fn new(
+        multi: &MultiProgress,
+        name: &str,
+        service: String,
+        spec: &JobSpec,
+        tracking: Option<Live>,
+    ) -> Running {
         let bar = multi.add(ProgressBar::new(0));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>14} [{bar:30}] {msg}")
@@ -51,6 +81,7 @@ impl Running {
             first: None,
             bar,
             last_plain: None,
+            tracking,
         }
     }
 
@@ -62,6 +93,9 @@ impl Running {
 
     /// Read new metrics and update the bar (or print a plain line when the bar is hidden).
     pub fn poll(&mut self) {
+        if let Some(t) = &self.tracking {
+            t.tick();
+        }
         let records = self.tail.poll();
         if records.is_empty() {
             return;
@@ -93,9 +127,11 @@ impl Running {
         self.bar.finish_and_clear();
         multi.remove(&self.bar);
         self.report(&outcome, smoke);
+        let tracking = self.tracking.take().map(|t| t.ended(outcome.status));
         Finished {
             name: self.name,
             outcome,
+            tracking,
         }
     }
 
@@ -136,6 +172,42 @@ impl Running {
                 self.name, o.status
             ));
         }
+    }
+}
+
+/// Gives the tracking threads of the finished jobs [`TRACKING_GRACE`] to send what is left.
+pub async fn wait_for_tracking(finished: &mut [Finished]) {
+    wait(
+        finished
+            .iter_mut()
+            .filter_map(|f| f.tracking.take())
+            .collect(),
+    )
+    .await;
+}
+
+/// Closes the tracking of jobs that were stopped (Ctrl-C) with `code`, within the same grace.
+pub async fn end_tracking(running: impl Iterator<Item = Running>, code: i64) {
+    wait(
+        running
+            .filter_map(|r| r.tracking)
+            .map(|t| t.ended(code))
+            .collect(),
+    )
+    .await;
+}
+
+async fn wait(threads: Vec<JoinHandle<()>>) {
+    let deadline = Instant::now() + TRACKING_GRACE;
+    for t in threads {
+        while !t.is_finished() {
+            if Instant::now() >= deadline {
+                ui::note("MLflow tracking has not finished sending; `docker finetune runs --sync` sends the rest");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = t.join();
     }
 }
 

@@ -7,7 +7,8 @@
 //! with the Compose provider. A job whose `run.json` says it completed with the same config hash
 //! is not started again; an interrupted one is started and resumes from its checkpoint (the
 //! trainer does that). `--smoke` runs each job for 3 steps on 32 rows into `<output>/smoke`
-//! (cleared first) and reports pass or fail per job.
+//! (cleared first) and reports pass or fail per job. Tracked jobs are sent to MLflow as they
+//! run (not smoke runs), from the host ([`crate::service::mlflow`]).
 
 mod follow;
 
@@ -162,7 +163,11 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
                     let _ = tx.send((job, outcome));
                 });
                 let spec = &project.job(&name).expect("started job exists").spec;
-                running.insert(name.clone(), Running::new(&multi, &name, service, spec));
+                let tracking = follow::tracking(spec, &project.name, opts.smoke);
+                running.insert(
+                    name.clone(),
+                    Running::new(&multi, &name, service, spec, tracking),
+                );
             }
         }
         if opts.detach {
@@ -181,7 +186,10 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {} } } => {
                 multi.clear().ok();
-                return interrupted(&target.compose, &running, opts.stop_timeout).await;
+                let code = interrupted(&target.compose, &running, opts.stop_timeout).await;
+                // The jobs have stopped and recorded it: their MLflow runs are closed too.
+                follow::end_tracking(running.into_values(), ExitCode::Interrupted as i64).await;
+                return code;
             }
             Some((name, outcome)) = rx.recv() => {
                 if let Some(r) = running.remove(&name) {
@@ -196,6 +204,7 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    follow::wait_for_tracking(&mut finished).await;
     Ok(follow::summarize(
         &finished,
         |n| project.job(n).map(|j| &j.spec),
