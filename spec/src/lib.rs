@@ -25,6 +25,7 @@
 
 pub mod bounded;
 pub mod contract;
+pub mod data_spec;
 pub mod dataset;
 pub mod de;
 pub mod describe;
@@ -40,5 +41,6 @@ pub mod time;
 pub mod tree;
 
 pub use bounded::{Count, Fraction, NonNegative, Positive, Ratio, SeqLen, Steps};
+pub use data_spec::*;
 pub use job::*;
 pub use resources::*;

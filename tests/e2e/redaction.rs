@@ -5,38 +5,16 @@
 //! key) is in any file under the output directory, the job's logs, or the container's labels.
 
 use crate::setup;
-use finetune_fixtures::pii::{planted_counts, rows_with_pii, PLANTED};
+use finetune_fixtures::pii::{files_under, leaks, planted_counts, rows_with_pii};
 use finetune_tests::{outputs, project::Project};
-use std::path::{Path, PathBuf};
 
 const KEY: &str = "5f0c9b1e7a3d42c6b8e1f09d3a7c6e25";
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
 
 /// Panics naming `what` when it holds a planted value (any spelling) or the key.
 fn assert_clean(what: &str, text: &str) {
     assert!(!text.contains(KEY), "{what} holds the hash key");
-    for p in PLANTED {
-        for needle in p.needles() {
-            assert!(
-                !text.contains(&needle),
-                "{what} holds the planted {} `{needle}`",
-                p.entity
-            );
-        }
-    }
+    let leaks = leaks(text);
+    assert!(leaks.is_empty(), "{what} holds planted values: {leaks:?}");
 }
 
 #[test]
@@ -97,7 +75,7 @@ fn redacted_values_never_reach_outputs_logs_or_labels() {
     assert_eq!(counts["eval"], expect(15, 4), "{counts}");
     assert_eq!(serde_json::to_value(redaction.mode).unwrap(), "hash");
 
-    let all = files(&out);
+    let all = files_under(&out).unwrap();
     assert!(
         all.iter().any(|f| f.ends_with("model/model.safetensors")),
         "{all:?}"

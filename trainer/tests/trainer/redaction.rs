@@ -5,7 +5,7 @@
 //! (imbalance, train/eval duplicates) are in the trainer's log too.
 
 use crate::common::{rewind_to, run_json, train_cmd};
-use finetune_fixtures::pii::{planted_counts, rows_with_pii, PLANTED};
+use finetune_fixtures::pii::{files_under, leaks, planted_counts, rows_with_pii, PLANTED};
 use finetune_fixtures::TinyBert;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -62,37 +62,14 @@ fn train(i: &Inputs, out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// Panics naming the file and the value when a planted value (in any of its spellings) is in
-/// `bytes`.
+/// Panics naming `what` when it holds a planted value in any of its spellings.
 fn assert_clean(what: &str, bytes: &[u8]) {
-    let text = String::from_utf8_lossy(bytes);
-    for p in PLANTED {
-        for needle in p.needles() {
-            assert!(
-                !text.contains(&needle),
-                "{what} holds the planted {} `{needle}`",
-                p.entity
-            );
-        }
-    }
+    let leaks = leaks(&String::from_utf8_lossy(bytes));
+    assert!(leaks.is_empty(), "{what} holds planted values: {leaks:?}");
 }
 
 fn assert_outputs_clean(out: &Path, log: &Output) {
-    let all = files(out);
+    let all = files_under(out).unwrap();
     assert!(all.len() > 8, "expected a full output directory: {all:?}");
     for f in all {
         assert_clean(&f.display().to_string(), &std::fs::read(&f).unwrap());
