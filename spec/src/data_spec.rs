@@ -5,7 +5,7 @@
 use crate::bounded::{Count, Fraction};
 use crate::forms;
 use crate::job::SpecProblem;
-use crate::redact::{Entity, EntitySelection, RedactMode};
+use crate::redact::{EntitySelection, Mode, RedactError, RedactMode, Redactor};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -104,9 +104,15 @@ impl DataFormat {
 }
 
 impl DataSpec {
-    /// The entities `redact` selects (empty: no redaction pass at all).
-    pub fn redact_entities(&self) -> Vec<Entity> {
-        self.redact.entities()
+    /// The redactor `redact` and `redact_region` select, writing hits as `mode` says; `None`
+    /// when nothing is selected (then no redaction pass runs at all). The trainer passes the
+    /// mode with its key; counting (`validate --data`) needs no key and passes `Mode::Replace`.
+    pub fn redactor(&self, mode: Mode) -> Result<Option<Redactor>, RedactError> {
+        let entities = self.redact.entities();
+        if entities.is_empty() {
+            return Ok(None);
+        }
+        Redactor::new(&entities, mode, &self.redact_region).map(Some)
     }
 
     /// The redaction settings that only make sense together: a mode or key without entities, a
@@ -149,14 +155,9 @@ impl DataSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::tests::minimal;
+    use crate::redact::Entity;
     use crate::JobSpec;
-
-    fn minimal() -> JobSpec {
-        serde_json::from_value(serde_json::json!({
-            "name": "j", "model": "/m", "data": {"train": "/d/train.jsonl"}, "output": "/o"
-        }))
-        .unwrap()
-    }
 
     #[test]
     fn redaction_settings_are_checked_together() {
@@ -182,7 +183,7 @@ mod tests {
             "{name: j, model: /m, output: /o, data: {train: /t, redact: [email, ip], redact_mode: hash, redact_key: k, redact_region: DE}}",
         )
         .unwrap();
-        assert_eq!(j.data.redact_entities(), vec![Entity::Email, Entity::Ip]);
+        assert_eq!(j.data.redact.entities(), vec![Entity::Email, Entity::Ip]);
         assert_eq!(j.data.redact_mode, RedactMode::Hash);
         assert_eq!(j.data.redact_key.as_deref(), Some("k"));
         assert_eq!(j.data.redact_region, "DE");

@@ -444,11 +444,12 @@ impl JobSpec {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::bounded::Fraction;
 
-    fn minimal() -> JobSpec {
+    /// The smallest valid job (also for `data_spec`'s tests).
+    pub(crate) fn minimal() -> JobSpec {
         serde_json::from_value(serde_json::json!({
             "name": "j", "model": "/m", "data": {"train": "/d/train.jsonl"}, "output": "/o"
         }))

@@ -16,8 +16,7 @@ use std::path::PathBuf;
 
 /// The redactor `spec` asks for, or `None` when it selects nothing.
 pub fn redactor(spec: &DataSpec) -> Result<Option<Redactor>, RunError> {
-    let entities = spec.redact_entities();
-    if entities.is_empty() {
+    if spec.redact.is_empty() {
         return Ok(None);
     }
     let key = match (&spec.redact_mode, &spec.redact_key) {
@@ -28,8 +27,7 @@ pub fn redactor(spec: &DataSpec) -> Result<Option<Redactor>, RunError> {
         .redact_mode
         .with_key(key)
         .map_err(|e| RunError::BadInput(format!("data.redact_mode: {e}")))?;
-    Redactor::new(&entities, mode, &spec.redact_region)
-        .map(Some)
+    spec.redactor(mode)
         .map_err(|e| RunError::BadInput(format!("data.redact_region: {e}")))
 }
 
@@ -70,8 +68,7 @@ pub fn redact_all(redactor: &Redactor, examples: &mut [Example]) -> Counts {
             continue;
         }
         total += &out.counts;
-        let text = out.text.into_owned();
-        ex.text = text;
+        ex.text = out.text.into_owned();
     }
     total
 }

@@ -214,16 +214,6 @@ pub struct Scan {
     pub redacted: Option<crate::redact::Counts>,
 }
 
-/// The redactor `data.redact` selects, for counting (counts need no hash key); `None` without
-/// entities or with an unknown region.
-fn redactor_for_counting(spec: &DataSpec) -> Option<crate::redact::Redactor> {
-    let entities = spec.redact_entities();
-    if entities.is_empty() {
-        return None;
-    }
-    crate::redact::Redactor::new(&entities, crate::redact::Mode::Replace, &spec.redact_region).ok()
-}
-
 /// How many rows of `eval` have a text (trimmed) that some row of `train` has.
 pub fn duplicate_texts(train: &Scan, eval: &Scan) -> usize {
     let seen: std::collections::HashSet<u64> = train.text_hashes.iter().copied().collect();
@@ -273,7 +263,7 @@ pub fn scan(path: &Path, spec: &DataSpec, max_errors: usize) -> Result<Scan, Dat
     type Held = (usize, String, String);
     let mut missing: BTreeMap<String, (usize, Vec<Held>)> = BTreeMap::new();
     // An unknown region is the spec's error (`JobSpec::check`), reported there: no counts then.
-    let redactor = redactor_for_counting(spec);
+    let redactor = spec.redactor(crate::redact::Mode::Replace).ok().flatten();
     out.redacted = redactor
         .as_ref()
         .map(|r| crate::redact::Counts::zeroed(r.entities()));
