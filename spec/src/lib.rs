@@ -18,6 +18,8 @@
 //! - [`redact`] is the PII redaction engine (emails, phones, cards, IBANs, IPs, URLs): the trainer
 //!   runs it on the text before tokenisation (`data.redact`), and `validate --data` reports the
 //!   counts it would redact.
+//! - [`serving`] is the packaged-model contract: where a model image holds the model, `serve`'s
+//!   port and paths, and the INT8 report (`quantization.json`).
 //! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use; [`image_ref`]: image
 //!   references (`data.image`) as the engine reads them.
 //!
@@ -37,6 +39,7 @@ pub mod model_files;
 pub mod options;
 pub mod redact;
 pub mod resources;
+pub mod serving;
 pub mod time;
 pub mod tree;
 
