@@ -91,7 +91,7 @@ pub const KEYS: &[Key] = &[
     k("train.schedule", "one of `linear`, `cosine`, `constant`", "linear", "decay after warmup"),
     k("train.grad_accum", Count::KIND, "1", "micro-batches per optimizer step"),
     k("train.max_grad_norm", "number > 0 or null", "1.0", "gradient-norm clipping; null disables"),
-    k("train.precision", "one of `auto`, `f32`, `bf16`, `f16`", "auto", "numeric precision (`auto`: f32 on CPU, bf16 on capable GPUs)"),
+    k("train.precision", "one of `auto`, `f32`, `bf16`, `f16`", "auto", "the matrix products' precision; weights, optimizer state, checkpoints and exports stay f32 (`auto`: f32 on CPU, bf16 on GPUs that compute it; `f16` adds dynamic loss scaling)"),
     k("train.early_stopping", "mapping", "none", "stop when the metric stops improving"),
     k("train.eval_every_steps", Steps::KIND, "end of each epoch", "evaluate every N optimizer steps"),
     k("train.log_every_steps", Steps::KIND, "10", "write a metrics line every N optimizer steps"),

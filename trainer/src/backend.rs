@@ -1,6 +1,7 @@
 //! The burn backends the trainer runs on: [`Cpu`] (the fastest CPU backend measured for a
 //! MiniLM training step on this project's machines), [`Train`] (autodiff over a backend), and,
-//! with the `cuda` feature, [`Gpu`] (burn-cuda, f32), [`GpuBf16`] and [`GpuF16`].
+//! with the `cuda` feature, [`Gpu`] (burn-cuda). Every backend keeps its tensors in f32: half
+//! precision is autocast ([`autocast`]), f32 master weights with bf16/f16 matrix products.
 //!
 //! [`run_with_backend`] is the one place that turns a requested [`Precision`] into a concrete
 //! backend type: the training loop and inference stay generic, and the binary calls them through
@@ -12,6 +13,7 @@
 //! silently training on the CPU (a container started without the NVIDIA driver) is worse than
 //! one clear error.
 
+use crate::model::blocks::autocast::{self, Compute};
 use burn::tensor::backend::AutodiffBackend;
 use finetune_spec::Precision;
 
@@ -21,17 +23,9 @@ pub type Cpu = burn::backend::Flex;
 /// A backend with automatic differentiation, for training.
 pub type Train<B> = burn::backend::Autodiff<B>;
 
-/// The CUDA backend, f32.
+/// The CUDA backend. f32 storage; bf16/f16 runs autocast their matrix products.
 #[cfg(feature = "cuda")]
 pub type Gpu = burn::backend::Cuda<f32, i32>;
-
-/// The CUDA backend, bf16 floats (Ampere and newer).
-#[cfg(feature = "cuda")]
-pub type GpuBf16 = burn::backend::Cuda<half::bf16, i32>;
-
-/// The CUDA backend, f16 floats.
-#[cfg(feature = "cuda")]
-pub type GpuF16 = burn::backend::Cuda<half::f16, i32>;
 
 /// The name of the CPU backend, for logs and `run.json`.
 pub fn backend_name() -> &'static str {
@@ -110,22 +104,24 @@ fn log(msg: impl AsRef<str>) {
     eprintln!("[finetune] {}", msg.as_ref());
 }
 
-fn on_cpu<W: WithBackend>(work: W) -> W::Output {
-    work.run::<Train<Cpu>>(
-        Default::default(),
-        Chosen {
-            backend: backend_name(),
-            precision: "f32",
-        },
-    )
+fn on_cpu<W: WithBackend>(work: W, compute: Compute) -> W::Output {
+    let chosen = Chosen {
+        backend: backend_name(),
+        precision: compute.name(),
+    };
+    autocast::with(compute, || {
+        work.run::<Train<Cpu>>(Default::default(), chosen)
+    })
 }
 
 /// Runs `work` on the backend `precision` asks for.
 ///
-/// CPU-only build: always flex/f32; `bf16`/`f16` log one line and train in f32 (flex has no
-/// half-precision training path). `cuda` build: `auto` → bf16 on CUDA (f32 if the GPU cannot do
-/// bf16), `bf16`/`f16`/`f32` as asked; when no CUDA device is usable (no driver, no GPU) it
-/// stops with [`NoGpu`] or, with [`OnNoGpu::UseCpu`], logs why and falls back to flex/f32.
+/// Weights are f32 everywhere; the precision picks the matrix products' type ([`autocast`]).
+/// CPU-only build: `auto`/`f32` → f32; `bf16`/`f16` as asked (flex computes them, more slowly
+/// than f32: it is there to check a half-precision run on a machine without a GPU). `cuda`
+/// build: `auto` → bf16 where the GPU computes it (else f32), `bf16`/`f16`/`f32` as asked; when
+/// no CUDA device is usable (no driver, no GPU) it stops with [`NoGpu`] or, with
+/// [`OnNoGpu::UseCpu`], logs why and falls back to flex/f32.
 pub fn run_with_backend<W: WithBackend>(
     precision: Precision,
     on_no_gpu: OnNoGpu,
@@ -136,39 +132,51 @@ pub fn run_with_backend<W: WithBackend>(
     #[cfg(feature = "cuda")]
     {
         match cuda::pick(precision) {
-            Ok(p) => {
+            Ok(compute) => {
                 let device = burn::backend::cuda::CudaDevice::default();
                 let chosen = Chosen {
                     backend: CUDA_NAME,
-                    precision: p,
+                    precision: compute.name(),
                 };
-                log(format!("backend cuda:0, precision {p}"));
-                return Ok(match p {
-                    "bf16" => work.run::<Train<GpuBf16>>(device, chosen),
-                    "f16" => work.run::<Train<GpuF16>>(device, chosen),
-                    _ => work.run::<Train<Gpu>>(device, chosen),
-                });
+                log(format!(
+                    "backend cuda:0, precision {} (f32 weights)",
+                    compute.name()
+                ));
+                return Ok(autocast::with(compute, || {
+                    work.run::<Train<Gpu>>(device, chosen)
+                }));
             }
             Err(why) if on_no_gpu == OnNoGpu::Fail => return Err(why.into_no_gpu()),
-            Err(why) => log(format!(
-                "{why}: falling back to the CPU backend ({}, f32)",
-                backend_name()
-            )),
+            Err(why) => {
+                log(format!(
+                    "{why}: falling back to the CPU backend ({}, f32)",
+                    backend_name()
+                ));
+                return Ok(on_cpu(work, Compute::F32));
+            }
         }
     }
-    if matches!(precision, Precision::Bf16 | Precision::F16) {
+    let compute = cpu_compute(precision);
+    if compute != Compute::F32 {
         log(format!(
-            "precision {} is not supported by the CPU backend ({}{}): running in f32",
+            "precision {}: f32 weights, {} matrix products on the CPU backend ({}); slower than \
+             f32 here, half precision pays off on a GPU",
             precision_name(precision),
+            compute.name(),
             backend_name(),
-            if cfg!(feature = "cuda") {
-                ""
-            } else {
-                "; half precision needs a build with --features cuda and an NVIDIA GPU"
-            }
         ));
     }
-    Ok(on_cpu(work))
+    Ok(on_cpu(work, compute))
+}
+
+/// The CPU's compute type for a requested precision: `auto` is f32 (no CPU here gains from half
+/// precision), an explicit `bf16`/`f16` is honoured.
+fn cpu_compute(precision: Precision) -> Compute {
+    match precision {
+        Precision::Bf16 => Compute::Bf16,
+        Precision::F16 => Compute::F16,
+        Precision::Auto | Precision::F32 => Compute::F32,
+    }
 }
 
 fn precision_name(p: Precision) -> &'static str {
@@ -195,9 +203,8 @@ mod cuda {
     //! device thread. So the probe runs one tiny op in its own thread with a time limit and a
     //! silenced panic hook, and treats a panic, a dropped channel or a timeout as "unusable".
 
-    use super::{Gpu, GpuBf16, GpuF16, NoGpu, NO_DRIVER};
-    use burn::tensor::backend::Backend;
-    use burn::tensor::Tensor;
+    use super::{Compute, Gpu, NoGpu, NO_DRIVER};
+    use burn::tensor::{FloatDType, Tensor};
     use finetune_spec::Precision;
     use std::fmt;
     use std::sync::mpsc;
@@ -268,28 +275,30 @@ mod cuda {
         Ok(())
     }
 
-    /// The precision to run with on CUDA, or why CUDA cannot be used.
-    pub fn pick(precision: Precision) -> Result<&'static str, Unusable> {
+    /// The compute type to run with on CUDA, or why CUDA cannot be used.
+    pub fn pick(precision: Precision) -> Result<Compute, Unusable> {
         load_driver().map_err(Unusable::NoDriver)?;
         probe_precision(precision).map_err(Unusable::Failed)
     }
 
-    fn probe_precision(precision: Precision) -> Result<&'static str, String> {
+    fn probe_precision(precision: Precision) -> Result<Compute, String> {
         match precision {
-            Precision::F32 => probe::<Gpu>().map(|_| "f32"),
-            Precision::Bf16 => probe::<GpuBf16>().map(|_| "bf16"),
-            Precision::F16 => probe::<GpuF16>().map(|_| "f16"),
-            Precision::Auto => match probe::<GpuBf16>() {
-                Ok(()) => Ok("bf16"),
-                Err(bf16) => probe::<Gpu>().map(|_| {
+            Precision::F32 => probe(None).map(|_| Compute::F32),
+            Precision::Bf16 => probe(Some(FloatDType::BF16)).map(|_| Compute::Bf16),
+            Precision::F16 => probe(Some(FloatDType::F16)).map(|_| Compute::F16),
+            Precision::Auto => match probe(Some(FloatDType::BF16)) {
+                Ok(()) => Ok(Compute::Bf16),
+                Err(bf16) => probe(None).map(|_| {
                     eprintln!("[finetune] bf16 does not work on this GPU ({bf16}): using f32");
-                    "f32"
+                    Compute::F32
                 }),
             },
         }
     }
 
-    fn probe<B: Backend>() -> Result<(), String> {
+    /// One small product on the device, in `half` when given (cast from and back to f32, as
+    /// autocast does).
+    fn probe(half: Option<FloatDType>) -> Result<(), String> {
         // Silence panics while probing, but keep the first message: the real cause (e.g. no
         // libcuda.so) may be raised on cubecl's device thread, the probe only sees a RecvError.
         let first = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
@@ -306,14 +315,14 @@ mod cuda {
             .name("cuda-probe".into())
             .spawn(move || {
                 let r = std::panic::catch_unwind(|| {
-                    let device = B::Device::default();
-                    let t = Tensor::<B, 1>::from_floats([1.0, 2.0], &device);
-                    let v: Vec<f32> = t
-                        .mul_scalar(2.0)
-                        .into_data()
-                        .convert::<f32>()
-                        .to_vec()
-                        .unwrap_or_default();
+                    let device = Default::default();
+                    let t = Tensor::<Gpu, 2>::from_floats([[1.0, 2.0]], &device);
+                    let two = Tensor::<Gpu, 2>::from_floats([[2.0]], &device);
+                    let t = match half {
+                        Some(h) => two.cast(h).matmul(t.cast(h)).cast(FloatDType::F32),
+                        None => two.matmul(t),
+                    };
+                    let v: Vec<f32> = t.into_data().convert::<f32>().to_vec().unwrap_or_default();
                     v
                 });
                 let _ = tx.send(r.map_err(|p| {
@@ -358,23 +367,22 @@ fn cuda_backends_are_usable() {
         let _ = core::mem::size_of::<Option<crate::model::BertClassifier<B>>>();
     }
     trains::<Train<Gpu>>();
-    trains::<Train<GpuBf16>>();
-    trains::<Train<GpuF16>>();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// What a run got: the choice and the float type of the backend it ran on.
+    /// What a run got: the choice, the float type of the backend it ran on (the weights') and
+    /// the autocast compute type in effect inside the run.
     #[cfg(not(feature = "cuda"))]
     struct Report;
     #[cfg(not(feature = "cuda"))]
     impl WithBackend for Report {
-        type Output = (Chosen, String);
+        type Output = (Chosen, String, Compute);
         fn run<B: AutodiffBackend>(self, _device: B::Device, chosen: Chosen) -> Self::Output {
             let dtype = <B::FloatElem as burn::tensor::Element>::dtype();
-            (chosen, format!("{dtype:?}"))
+            (chosen, format!("{dtype:?}"), autocast::current())
         }
     }
 
@@ -388,22 +396,24 @@ mod tests {
 
     #[cfg(not(feature = "cuda"))]
     #[test]
-    fn cpu_build_runs_every_precision_on_flex_f32() {
-        for p in [
-            Precision::Auto,
-            Precision::F32,
-            Precision::Bf16,
-            Precision::F16,
+    fn cpu_build_keeps_f32_weights_and_autocasts_explicit_half_precision() {
+        for (p, compute) in [
+            (Precision::Auto, Compute::F32),
+            (Precision::F32, Compute::F32),
+            (Precision::Bf16, Compute::Bf16),
+            (Precision::F16, Compute::F16),
         ] {
-            let (chosen, dtype) = run_with_backend(p, OnNoGpu::Fail, Report).unwrap();
+            let (chosen, dtype, inside) = run_with_backend(p, OnNoGpu::Fail, Report).unwrap();
             assert_eq!(
                 chosen,
                 Chosen {
                     backend: "flex",
-                    precision: "f32"
+                    precision: compute.name()
                 }
             );
-            assert_eq!(dtype, "F32");
+            assert_eq!(dtype, "F32", "master weights stay f32 for {p:?}");
+            assert_eq!(inside, compute);
+            assert_eq!(autocast::current(), Compute::F32, "restored after the run");
         }
     }
 }

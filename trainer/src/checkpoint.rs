@@ -7,6 +7,7 @@
 use crate::error::RunError;
 use crate::model::export::F32Tensor;
 use crate::training::early_stop::StopState;
+use crate::training::loss_scale::LossScale;
 use burn::tensor::TensorData;
 use finetune_spec::contract::EvalMetrics;
 use finetune_spec::digest::sha256_hex;
@@ -41,6 +42,9 @@ pub struct Manifest {
     /// Step of `last_eval`.
     #[serde(default)]
     pub last_eval_step: Option<u64>,
+    /// The f16 loss scaler (f16 runs only; absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
     pub config_hash: String,
     pub dataset_sha256: BTreeMap<String, String>,
     pub labels: Vec<String>,
@@ -279,6 +283,7 @@ mod tests {
             loss_count: 1,
             last_eval: None,
             last_eval_step: None,
+            loss_scale: None,
             config_hash: "h".into(),
             dataset_sha256: BTreeMap::new(),
             labels: vec!["a".into(), "b".into()],

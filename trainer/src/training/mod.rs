@@ -19,6 +19,7 @@ pub mod early_stop;
 pub mod eval;
 mod evals;
 mod finish;
+pub mod loss_scale;
 pub mod metrics;
 pub mod optim;
 pub mod params;
@@ -33,6 +34,7 @@ use crate::artifact::OutputDir;
 use crate::data;
 use crate::error::RunError;
 use crate::model;
+use crate::model::blocks::autocast::{self, Compute};
 use crate::redaction;
 use crate::tokenize::TextTokenizer;
 use burn::tensor::backend::AutodiffBackend;
@@ -131,6 +133,13 @@ pub fn train<B: AutodiffBackend>(
     let (mut net, mut pos) = match resume {
         Some(l) => resume::restore(loaded.model, &mut opt, l, device)?,
         None => (loaded.model, Position::start()),
+    };
+    // f16 products need loss scaling; a resumed run keeps its checkpointed scale. Other
+    // precisions never scale (a checkpoint's scale, from an f16 run, is dropped: with
+    // --force-resume a run may change precision).
+    pos.loss_scale = match autocast::current() {
+        Compute::F16 => Some(pos.loss_scale.unwrap_or_default()),
+        Compute::F32 | Compute::Bf16 => None,
     };
     let mut metrics = MetricsWriter::open(&out.metrics(), resumed_from)
         .map_err(|e| RunError::output(&out.metrics(), e))?;

@@ -126,6 +126,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             loss_count: pos.loss_count,
             last_eval: pos.last_eval.clone(),
             last_eval_step: pos.last_eval_step,
+            loss_scale: pos.loss_scale,
             config_hash: self.config_hash.to_string(),
             dataset_sha256: self.ds.sha256.clone(),
             labels: self.ds.labels.clone(),

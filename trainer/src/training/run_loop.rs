@@ -56,6 +56,14 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                 pos.batch_in_epoch = group_end;
                 pos.loss_sum += stepped.loss;
                 pos.loss_count += 1;
+                pos.loss_scale = stepped.loss_scale;
+                if stepped.skipped {
+                    let scale = stepped.loss_scale.map_or(1.0, |s| s.scale);
+                    log(format!(
+                        "step {}: f16 gradients overflowed, update skipped; loss scale now {scale}",
+                        pos.step
+                    ));
+                }
                 window_samples += stepped.samples;
                 window_time += t0.elapsed().as_secs_f64();
                 if !first_step_logged {

@@ -4,12 +4,14 @@
 //! from both.
 
 use super::early_stop::StopState;
+use super::loss_scale::LossScale;
 use super::metrics::MetricsWriter;
 use super::schedule::LrSchedule;
 use crate::artifact::{self, OutputDir};
 use crate::checkpoint::Manifest;
 use crate::data::Dataset;
 use crate::error::RunError;
+use crate::model::blocks::autocast;
 use crate::model::BertConfig;
 use crate::tokenize::TextTokenizer;
 use burn::tensor::backend::Backend;
@@ -30,6 +32,8 @@ pub(super) struct Position {
     pub(super) last_eval_step: Option<u64>,
     /// The loss of the last log line (not checkpointed; only for `run.json`).
     pub(super) last_logged_loss: Option<f64>,
+    /// The f16 loss scaler's state (f16 runs only).
+    pub(super) loss_scale: Option<LossScale>,
 }
 
 impl Position {
@@ -45,6 +49,7 @@ impl Position {
             last_eval: None,
             last_eval_step: None,
             last_logged_loss: None,
+            loss_scale: None,
         }
     }
 
@@ -60,6 +65,7 @@ impl Position {
             last_eval: m.last_eval,
             last_eval_step: m.last_eval_step,
             last_logged_loss: None,
+            loss_scale: m.loss_scale,
         }
     }
 }
@@ -120,9 +126,8 @@ impl<B: Backend> Ctx<'_, B> {
         rec.dataset_sha256 = self.ds.sha256.clone();
         rec.redaction = self.ds.redaction.clone();
         rec.backend = self.backend.to_string();
-        rec.precision = Some(
-            format!("{:?}", <B::FloatElem as burn::tensor::Element>::dtype()).to_ascii_lowercase(),
-        );
+        // The matrix products' type; the weights are always f32 (see autocast).
+        rec.precision = Some(autocast::current().name().to_string());
         rec.started_at = self.started_at.to_string();
         rec.finished_at = now_rfc3339();
         rec.steps = pos.step;

@@ -1,7 +1,9 @@
 //! One optimizer step: the micro-batches of a gradient-accumulation group, each with its dropout
 //! seed, their gradients summed, the global norm clipped, and an AdamW update at the schedule's
-//! learning rate for this step.
+//! learning rate for this step. In an f16 run the loss is scaled before `backward` and a step
+//! whose scaled gradients overflow is skipped ([`loss_scale`](super::loss_scale)).
 
+use super::loss_scale::{LossScale, Verdict};
 use super::state::{Ctx, Position};
 use super::{eval, optim, optim::AdamW};
 use crate::error::RunError;
@@ -16,6 +18,10 @@ pub(super) struct Stepped {
     pub(super) lr: f64,
     /// Rows trained on.
     pub(super) samples: usize,
+    /// The f16 loss scaler after this step (None outside f16 runs).
+    pub(super) loss_scale: Option<LossScale>,
+    /// The update was skipped: the f16-scaled gradients overflowed.
+    pub(super) skipped: bool,
 }
 
 impl<B: AutodiffBackend> Ctx<'_, B> {
@@ -32,6 +38,9 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         let mut acc = GradientsParams::new();
         let mut step_loss = 0.0;
         let mut samples = 0;
+        let mut scaler = pos.loss_scale;
+        // The loss's multiplier before backward: the f16 scale, folded with the accumulation mean.
+        let loss_mult = scaler.map_or(1.0, |s| s.scale) / group.len() as f64;
         for (micro, idx) in group.iter().enumerate() {
             // Dropout masks depend on (seed, step, micro-batch) only.
             let mut rng = SeededRng::new(t.seed ^ 0xD809_0000_0000_0000, pos.step);
@@ -46,7 +55,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             let gold: Vec<usize> = idx.iter().map(|&i| self.ds.train[i].label).collect();
             let logits = eval::logits(net, self.tok, &texts, self.device)?;
             let loss = eval::cross_entropy(logits, &gold).mean();
-            let scaled = loss.clone().div_scalar(group.len() as f64);
+            let scaled = loss.clone().mul_scalar(loss_mult);
             let grads = GradientsParams::from_grads(scaled.backward(), net);
             optim::accumulate(net, &mut acc, grads);
             let l: Vec<f32> = loss
@@ -63,14 +72,31 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                 pos.step + 1
             )));
         }
-        let norm = optim::global_grad_norm(net, &acc);
-        let factor = optim::clip_factor(norm, t.max_grad_norm.map(|m| m.get()));
         let lr = self.sched.lr(pos.step);
+        let norm = optim::global_grad_norm(net, &acc);
+        let unscale = match scaler.as_mut().map(|s| s.judge(norm)) {
+            None => 1.0,
+            Some(Verdict::Apply { unscale }) => unscale,
+            // Weights and AdamW moments stay as they were; the schedule still advances, as
+            // torch's scheduler does when GradScaler skips `optimizer.step()`.
+            Some(Verdict::Skip) => {
+                return Ok(Stepped {
+                    loss: step_loss,
+                    lr,
+                    samples,
+                    loss_scale: scaler,
+                    skipped: true,
+                });
+            }
+        };
+        let factor = optim::clip_factor(norm * unscale, t.max_grad_norm.map(|m| m.get())) * unscale;
         *net = opt.step(lr, factor, net.clone(), acc);
         Ok(Stepped {
             loss: step_loss,
             lr,
             samples,
+            loss_scale: scaler,
+            skipped: false,
         })
     }
 }

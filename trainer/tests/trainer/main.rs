@@ -10,6 +10,7 @@ mod early_stopping;
 mod minilm_finetune;
 mod model_tiny;
 mod parity;
+mod precision;
 mod redaction;
 mod resume;
 mod threads;

@@ -4,11 +4,13 @@
 //!
 //! The head split is a strided view (`[b, s, h·d]` → `[b, h, s, d]`): flex's batched GEMM reads
 //! any strides, so the split copies nothing; only the merge back to `[b, s, h·d]` copies, once.
+//! Both products run in the [`autocast`](super::autocast) compute type; softmax stays f32.
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
+use super::autocast::matmul;
 use super::Dropout;
 
 /// Added to attention scores of padding positions. Finite (unlike -inf) so that a row can never
@@ -44,10 +46,9 @@ pub fn self_attention<B: Backend>(
     let kt = k
         .reshape([batch, seq, heads, head_dim])
         .permute([0, 2, 3, 1]);
-    let scores = split(q).matmul(kt).div_scalar((head_dim as f64).sqrt()) + mask_add;
+    let scores = matmul(split(q), kt).div_scalar((head_dim as f64).sqrt()) + mask_add;
     let probs = probs_dropout.forward(softmax(scores, 3));
-    probs
-        .matmul(split(v))
+    matmul(probs, split(v))
         .swap_dims(1, 2)
         .reshape([batch, seq, hidden])
 }

@@ -5,10 +5,11 @@
 //! (inner dimension = the row's length, 20 to 60 tokens on tweets) followed by a sum over the
 //! batch, a `batch × d_in × d_out` temporary for every layer. Folding the leading dimensions
 //! into one `[tokens, d_in]` matrix (free for a contiguous tensor) makes each of them a single
-//! GEMM with the whole batch's tokens as its inner or outer dimension.
+//! GEMM with the whole batch's tokens as its inner or outer dimension. The product runs in the
+//! [`autocast`](super::autocast) compute type.
 
+use super::autocast::linear2;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::linear;
 use burn::tensor::Tensor;
 
 /// `x · weight (+ bias)` over the last dimension of `x`; `weight` is `[d_in, d_out]`.
@@ -17,15 +18,13 @@ pub fn linear_tokens<B: Backend, const D: usize>(
     weight: Tensor<B, 2>,
     bias: Option<Tensor<B, 1>>,
 ) -> Tensor<B, D> {
-    if D <= 2 {
-        return linear(x, weight, bias);
-    }
     let mut dims = x.dims();
     let d_in = dims[D - 1];
     let rows = x.shape().num_elements() / d_in.max(1);
     let [_, d_out] = weight.dims();
     dims[D - 1] = d_out;
-    linear(x.reshape([rows, d_in]), weight, bias).reshape(dims)
+    // One `[rows, d_in]` product whatever the rank; in the autocast compute type.
+    linear2(x.reshape([rows, d_in]), weight, bias).reshape(dims)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! docs/benchmarks.md for the profiles they answer).
 
 pub mod attention;
+pub mod autocast;
 pub mod dropout;
 pub mod linear;
 
