@@ -10,16 +10,25 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or_else(|| anyhow::anyhow!("usage: gguf_inspect FILE.gguf [--dequantize]"))?;
+    let path = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("usage: gguf_inspect FILE.gguf [--dequantize]"))?;
     let dequant = args.next().as_deref() == Some("--dequantize");
     let start = Instant::now();
     let mut file = GgufFile::open(&path)?;
     let g = &file.header;
-    println!("GGUF v{}: {} metadata keys, {} tensors", g.version, g.metadata().len(), g.tensors().len());
+    println!(
+        "GGUF v{}: {} metadata keys, {} tensors",
+        g.version,
+        g.metadata().len(),
+        g.tensors().len()
+    );
     for (k, v) in g.metadata() {
         let shown = match v {
             MetaValue::Array(_, items) => format!("[{} items]", items.len()),
-            MetaValue::String(s) if s.len() > 60 => format!("{:?}...", s.chars().take(60).collect::<String>()),
+            MetaValue::String(s) if s.len() > 60 => {
+                format!("{:?}...", s.chars().take(60).collect::<String>())
+            }
             v => format!("{v:?}"),
         };
         println!("  {k} = {shown}");

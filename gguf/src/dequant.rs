@@ -13,7 +13,7 @@ use half::{bf16, f16};
 /// `n` values of type `ty` stored in `bytes`, as f32.
 pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Result<Vec<f32>> {
     let (bs, ts) = (ty.block_size() as usize, ty.type_size() as usize);
-    if n % bs != 0 || bytes.len() != n / bs * ts {
+    if !n.is_multiple_of(bs) || bytes.len() != n / bs * ts {
         return Err(GgufError::BadTensor {
             tensor: format!("<{ty} buffer>"),
             why: format!("{} bytes do not hold {n} {ty} values", bytes.len()),
@@ -141,7 +141,9 @@ mod tests {
 
     #[test]
     fn q8_0_round_trips_within_half_a_step() {
-        let x: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32 - 31.5) / 9.0).collect();
+        let x: Vec<f32> = (0..64)
+            .map(|i| ((i * 37 % 64) as f32 - 31.5) / 9.0)
+            .collect();
         let back = dequantize(GgmlType::Q8_0, &quantize(WriteType::Q8_0, &x), 64).unwrap();
         for (a, b) in x.chunks(32).zip(back.chunks(32)) {
             let step = a.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;

@@ -83,7 +83,8 @@ fn reorder(data: &[f32], cols: usize, n_head: usize, to_gguf: bool) -> Vec<f32> 
                 let hf = h * 2 * half + i * half + j;
                 let gg = h * 2 * half + 2 * j + i;
                 let (src, dst) = if to_gguf { (hf, gg) } else { (gg, hf) };
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
+                out[dst * cols..(dst + 1) * cols]
+                    .copy_from_slice(&data[src * cols..(src + 1) * cols]);
             }
         }
     }
@@ -126,10 +127,13 @@ impl LlamaConfig {
                 key: key.into(),
                 why: "missing".into(),
             })?;
-            usize::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| GgufError::Metadata {
-                key: key.into(),
-                why: format!("{v} is not a usable size"),
-            })
+            usize::try_from(v)
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or_else(|| GgufError::Metadata {
+                    key: key.into(),
+                    why: format!("{v} is not a usable size"),
+                })
         };
         let hidden_size = req("llama.embedding_length")?;
         let heads = req("llama.attention.head_count")?;
@@ -138,7 +142,10 @@ impl LlamaConfig {
             None => heads,
         };
         let head_dim = hidden_size / heads;
-        if hidden_size % heads != 0 || heads % kv_heads != 0 || head_dim % 2 != 0 {
+        if !hidden_size.is_multiple_of(heads)
+            || !heads.is_multiple_of(kv_heads)
+            || !head_dim.is_multiple_of(2)
+        {
             return Err(GgufError::Unsupported(format!(
                 "hidden size {hidden_size} with {heads} heads and {kv_heads} KV heads"
             )));
@@ -175,7 +182,10 @@ impl LlamaConfig {
         if num_hidden_layers > g.tensors().len() / 9 {
             return Err(GgufError::Metadata {
                 key: "llama.block_count".into(),
-                why: format!("{num_hidden_layers} blocks, but the file has {} tensors", g.tensors().len()),
+                why: format!(
+                    "{num_hidden_layers} blocks, but the file has {} tensors",
+                    g.tensors().len()
+                ),
             });
         }
         Ok(Self {
@@ -237,13 +247,22 @@ impl LlamaConfig {
             ("llama.feed_forward_length", u(self.intermediate_size)),
             ("llama.attention.head_count", u(self.num_attention_heads)),
             ("llama.attention.head_count_kv", u(self.num_key_value_heads)),
-            ("llama.rope.freq_base", MetaValue::F32(self.rope_theta as f32)),
-            ("llama.attention.layer_norm_rms_epsilon", MetaValue::F32(self.rms_norm_eps as f32)),
+            (
+                "llama.rope.freq_base",
+                MetaValue::F32(self.rope_theta as f32),
+            ),
+            (
+                "llama.attention.layer_norm_rms_epsilon",
+                MetaValue::F32(self.rms_norm_eps as f32),
+            ),
             ("llama.rope.dimension_count", u(self.head_dim)),
             ("llama.vocab_size", u(self.vocab_size)),
         ];
         if let Some(f) = self.rope_scaling_linear {
-            out.push(("llama.rope.scaling.type", MetaValue::String("linear".into())));
+            out.push((
+                "llama.rope.scaling.type",
+                MetaValue::String("linear".into()),
+            ));
             out.push(("llama.rope.scaling.factor", MetaValue::F32(f as f32)));
         }
         out.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -253,7 +272,10 @@ impl LlamaConfig {
     pub fn hf_tensors(&self) -> Vec<(String, Vec<usize>)> {
         let (h, f, hd) = (self.hidden_size, self.intermediate_size, self.head_dim);
         let (q, kv) = (self.num_attention_heads * hd, self.num_key_value_heads * hd);
-        let mut out = vec![("model.embed_tokens.weight".to_string(), vec![self.vocab_size, h])];
+        let mut out = vec![(
+            "model.embed_tokens.weight".to_string(),
+            vec![self.vocab_size, h],
+        )];
         for l in 0..self.num_hidden_layers {
             let p = |s: &str| format!("model.layers.{l}.{s}.weight");
             out.extend([
@@ -327,7 +349,9 @@ impl LlamaGguf {
 pub fn check_tensors(g: &Gguf, cfg: &LlamaConfig) -> Result<()> {
     for (hf, shape) in cfg.hf_tensors() {
         let name = gguf_name(&hf).expect("every Llama tensor has a GGUF name");
-        let t = g.tensor(&name).ok_or_else(|| GgufError::NoTensor(name.clone()))?;
+        let t = g
+            .tensor(&name)
+            .ok_or_else(|| GgufError::NoTensor(name.clone()))?;
         if t.shape() != shape {
             return Err(GgufError::BadTensor {
                 tensor: name,
@@ -375,14 +399,17 @@ mod tests {
         let mut originals = Vec::new();
         for (i, (hf, shape)) in cfg.hf_tensors().into_iter().enumerate() {
             let n: usize = shape.iter().product();
-            let v: Vec<f32> = (0..n).map(|j| ((i * 131 + j * 7) % 97) as f32 / 97.0).collect();
+            let v: Vec<f32> = (0..n)
+                .map(|j| ((i * 131 + j * 7) % 97) as f32 / 97.0)
+                .collect();
             let heads = if hf.contains("q_proj") { 4 } else { 2 };
             let stored = if hf.contains("q_proj") || hf.contains("k_proj") {
                 permute_rows(&v, shape[1], heads)
             } else {
                 v.clone()
             };
-            w.tensor(gguf_name(&hf).unwrap(), &shape, &stored, WriteType::F32).unwrap();
+            w.tensor(gguf_name(&hf).unwrap(), &shape, &stored, WriteType::F32)
+                .unwrap();
             originals.push((hf, shape, v));
         }
         let dir = tempfile::tempdir().unwrap();
@@ -398,10 +425,22 @@ mod tests {
     #[test]
     fn names_map_both_ways() {
         for (g, hf) in [
-            ("blk.12.attn_q.weight", "model.layers.12.self_attn.q_proj.weight"),
-            ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight"),
-            ("blk.3.ffn_norm.weight", "model.layers.3.post_attention_layernorm.weight"),
-            ("blk.3.attn_norm.weight", "model.layers.3.input_layernorm.weight"),
+            (
+                "blk.12.attn_q.weight",
+                "model.layers.12.self_attn.q_proj.weight",
+            ),
+            (
+                "blk.0.ffn_down.weight",
+                "model.layers.0.mlp.down_proj.weight",
+            ),
+            (
+                "blk.3.ffn_norm.weight",
+                "model.layers.3.post_attention_layernorm.weight",
+            ),
+            (
+                "blk.3.attn_norm.weight",
+                "model.layers.3.input_layernorm.weight",
+            ),
             ("token_embd.weight", "model.embed_tokens.weight"),
             ("output_norm.weight", "model.norm.weight"),
             ("output.weight", "lm_head.weight"),

@@ -15,8 +15,9 @@ use std::path::Path;
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// Longest metadata string read (chat templates run to tens of KiB; nothing legit near this).
 const MAX_STRING: u64 = 64 << 20;
-/// Most elements in one metadata array (vocabularies have a few hundred thousand).
-const MAX_ARRAY: u64 = 16 << 20;
+/// Most elements in one metadata array (vocabularies and merges have a few hundred thousand):
+/// with a value taking 32 bytes in memory, one array stays under 128 MiB.
+const MAX_ARRAY: u64 = 4 << 20;
 /// Deepest array-of-array nesting (real files use one level).
 const MAX_DEPTH: usize = 4;
 /// ggml's GGML_MAX_DIMS.
@@ -255,7 +256,9 @@ impl<R: Read> Parser<R> {
         };
         let n_dims = self.u32("tensor dimension count")?;
         if n_dims == 0 || n_dims > MAX_DIMS {
-            return Err(bad(format!("{n_dims} dimensions (1 to {MAX_DIMS} allowed)")));
+            return Err(bad(format!(
+                "{n_dims} dimensions (1 to {MAX_DIMS} allowed)"
+            )));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
@@ -271,7 +274,7 @@ impl<R: Read> Parser<R> {
             tensor: name.clone(),
             ty: id,
         })?;
-        if dims[0] % ty.block_size() != 0 {
+        if !dims[0].is_multiple_of(ty.block_size()) {
             return Err(bad(format!(
                 "first dimension {} is not a multiple of {ty}'s block size {}",
                 dims[0],
@@ -405,23 +408,29 @@ fn check_layout(g: &Gguf) -> Result<()> {
     if g.tensors.is_empty() {
         return Ok(());
     }
-    let data_len = g.file_len.checked_sub(g.data_offset).ok_or(GgufError::Truncated {
-        what: "data section",
-        offset: g.data_offset,
-        len: g.file_len,
-    })?;
+    let data_len = g
+        .file_len
+        .checked_sub(g.data_offset)
+        .ok_or(GgufError::Truncated {
+            what: "data section",
+            offset: g.data_offset,
+            len: g.file_len,
+        })?;
     for t in &g.tensors {
         let bad = |why: String| GgufError::BadTensor {
             tensor: t.name.clone(),
             why,
         };
-        if t.offset % g.alignment != 0 {
+        if !t.offset.is_multiple_of(g.alignment) {
             return Err(bad(format!(
                 "offset {} is not a multiple of the alignment {}",
                 t.offset, g.alignment
             )));
         }
-        if t.offset.checked_add(t.n_bytes).is_none_or(|end| end > data_len) {
+        if t.offset
+            .checked_add(t.n_bytes)
+            .is_none_or(|end| end > data_len)
+        {
             return Err(bad(format!(
                 "data ({} bytes at offset {}) runs past the end of the data section ({data_len} bytes)",
                 t.n_bytes, t.offset

@@ -35,7 +35,9 @@ pub struct GgufTokenizer {
 
 impl GgufTokenizer {
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
-        let model = g.get_str("tokenizer.ggml.model")?.ok_or_else(|| missing("tokenizer.ggml.model"))?;
+        let model = g
+            .get_str("tokenizer.ggml.model")?
+            .ok_or_else(|| missing("tokenizer.ggml.model"))?;
         if model != "gpt2" {
             return Err(GgufError::Unsupported(format!(
                 "tokenizer.ggml.model {model:?} (byte-level BPE, \"gpt2\", is read)"
@@ -56,12 +58,13 @@ impl GgufTokenizer {
         let token = |key: &str| -> Result<Option<String>> {
             match g.get_u64(key)? {
                 None => Ok(None),
-                Some(id) => tokens.get(id as usize).map(|t| Some(t.to_string())).ok_or_else(|| {
-                    GgufError::Metadata {
+                Some(id) => tokens
+                    .get(id as usize)
+                    .map(|t| Some(t.to_string()))
+                    .ok_or_else(|| GgufError::Metadata {
                         key: key.into(),
                         why: format!("id {id} is past the vocabulary ({})", tokens.len()),
-                    }
-                }),
+                    }),
             }
         };
         let bos_token = token("tokenizer.ggml.bos_token_id")?;
@@ -87,8 +90,10 @@ impl GgufTokenizer {
         let mut added = Vec::new();
         for (id, (t, &ty)) in tokens.iter().zip(&types).enumerate() {
             if ty == CONTROL || ty == USER_DEFINED {
-                added.push(json!({"id": id, "content": t, "single_word": false, "lstrip": false,
-                                  "rstrip": false, "normalized": false, "special": ty == CONTROL}));
+                added.push(
+                    json!({"id": id, "content": t, "single_word": false, "lstrip": false,
+                                  "rstrip": false, "normalized": false, "special": ty == CONTROL}),
+                );
             }
         }
         let post = match (&bos_token, add_bos_token) {
@@ -100,7 +105,9 @@ impl GgufTokenizer {
                                 {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
                        "special_tokens": {bos: {"id": bos, "ids": [id], "tokens": [bos]}}})
             }
-            _ => json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true}),
+            _ => {
+                json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})
+            }
         };
         let json = json!({
             "version": "1.0",
@@ -147,9 +154,7 @@ impl GgufTokenizer {
 
 /// The pre-tokenizer llama.cpp's `tokenizer.ggml.pre` names, as Hugging Face writes it.
 fn pre_tokenizer(pre: Option<&str>) -> Result<Value> {
-    let byte_level = |use_regex: bool| {
-        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
-    };
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
     Ok(match pre {
         None | Some("default" | "gpt2" | "gpt-2") => byte_level(true),
         // SmolLM's tokenizer.json: each digit on its own, then GPT-2's split.

@@ -90,7 +90,10 @@ impl GgmlType {
     }
 
     fn row(self) -> &'static (GgmlType, u32, u64, u64) {
-        TABLE.iter().find(|r| r.0 == self).expect("every type is in TABLE")
+        TABLE
+            .iter()
+            .find(|r| r.0 == self)
+            .expect("every type is in TABLE")
     }
 
     /// The ggml id written in tensor infos.
@@ -145,9 +148,11 @@ impl MetaType {
     /// The type with id `id`, if there is one.
     pub fn from_id(id: u32) -> Option<Self> {
         use MetaType::*;
-        [U8, I8, U16, I16, U32, I32, F32, Bool, String, Array, U64, I64, F64]
-            .into_iter()
-            .find(|t| *t as u32 == id)
+        [
+            U8, I8, U16, I16, U32, I32, F32, Bool, String, Array, U64, I64, F64,
+        ]
+        .into_iter()
+        .find(|t| *t as u32 == id)
     }
 
     /// Bytes one value of this type takes at least (strings: their length prefix; arrays: their

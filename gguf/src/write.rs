@@ -68,7 +68,7 @@ impl GgufWriter {
             )));
         }
         let inner = shape[shape.len() - 1];
-        if ty == WriteType::Q8_0 && inner % 32 != 0 {
+        if ty == WriteType::Q8_0 && !inner.is_multiple_of(32) {
             return Err(bad(format!(
                 "Q8_0 needs the last dimension to be a multiple of 32, not {inner}"
             )));

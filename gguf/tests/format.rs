@@ -4,7 +4,7 @@
 mod common;
 
 use common::{every_type, small_file, values};
-use finetune_gguf::{dequantize, Gguf, GgmlType, GgufError, GgufWriter, MetaValue, WriteType};
+use finetune_gguf::{dequantize, GgmlType, Gguf, GgufError, GgufWriter, MetaValue, WriteType};
 
 #[test]
 fn every_metadata_type_round_trips() {
@@ -26,7 +26,11 @@ fn tensors_round_trip_within_their_types_tolerance() {
     let bytes = small_file();
     let g = Gguf::parse(&bytes).unwrap();
     let mut r = std::io::Cursor::new(&bytes);
-    let names: Vec<_> = g.tensors().iter().map(|t| (t.name.as_str(), t.ty, t.shape())).collect();
+    let names: Vec<_> = g
+        .tensors()
+        .iter()
+        .map(|t| (t.name.as_str(), t.ty, t.shape()))
+        .collect();
     assert_eq!(
         names,
         [
@@ -36,23 +40,37 @@ fn tensors_round_trip_within_their_types_tolerance() {
         ]
     );
     assert_eq!(g.tensor_f32(&mut r, "norm.weight").unwrap(), values(5, 1));
-    for (got, want) in g.tensor_f32(&mut r, "half.weight").unwrap().iter().zip(values(21, 2)) {
+    for (got, want) in g
+        .tensor_f32(&mut r, "half.weight")
+        .unwrap()
+        .iter()
+        .zip(values(21, 2))
+    {
         assert!((got - want).abs() <= want.abs() / 1024.0, "{got} vs {want}");
     }
-    for (got, want) in g.tensor_f32(&mut r, "q8.weight").unwrap().iter().zip(values(128, 3)) {
+    for (got, want) in g
+        .tensor_f32(&mut r, "q8.weight")
+        .unwrap()
+        .iter()
+        .zip(values(128, 3))
+    {
         assert!((got - want).abs() <= 1.0 / 127.0 * 0.57, "{got} vs {want}");
     }
     for t in g.tensors() {
         assert_eq!((g.data_offset + t.offset) % 32, 0, "{} unaligned", t.name);
     }
-    assert!(matches!(g.tensor_f32(&mut r, "nope"), Err(GgufError::NoTensor(_))));
+    assert!(matches!(
+        g.tensor_f32(&mut r, "nope"),
+        Err(GgufError::NoTensor(_))
+    ));
 }
 
 #[test]
 fn version_2_files_and_custom_alignment_read() {
     let mut w = GgufWriter::new();
     w.metadata("general.alignment", MetaValue::U32(64)).unwrap();
-    w.tensor("a", &[4], &[1.0, 2.0, 3.0, 4.0], WriteType::F32).unwrap();
+    w.tensor("a", &[4], &[1.0, 2.0, 3.0, 4.0], WriteType::F32)
+        .unwrap();
     w.tensor("b", &[2], &[5.0, 6.0], WriteType::F32).unwrap();
     let mut bytes = w.to_bytes();
     bytes[4] = 2;
@@ -67,7 +85,8 @@ fn version_2_files_and_custom_alignment_read() {
 /// A one-tensor file with the tensor info's fields patched.
 fn patched(ty: u32, offset: u64, dim0: u64) -> Vec<u8> {
     let mut w = GgufWriter::new();
-    w.tensor("w", &[64], &values(64, 9), WriteType::F32).unwrap();
+    w.tensor("w", &[64], &values(64, 9), WriteType::F32)
+        .unwrap();
     let mut b = w.to_bytes();
     // Header 24 bytes; name: 8 + 1; n_dims 4; dims 8; type 4; offset 8.
     b[37..45].copy_from_slice(&dim0.to_le_bytes());
@@ -92,15 +111,36 @@ fn broken_files_give_one_clear_error_each() {
 
     let mut v = ok.clone();
     v[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(matches!(err(&v), GgufError::TooLarge { what: "tensor count", .. }));
+    assert!(matches!(
+        err(&v),
+        GgufError::TooLarge {
+            what: "tensor count",
+            ..
+        }
+    ));
     let mut v = ok.clone();
     v[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
-    assert!(matches!(err(&v), GgufError::TooLarge { what: "metadata count", .. }));
+    assert!(matches!(
+        err(&v),
+        GgufError::TooLarge {
+            what: "metadata count",
+            ..
+        }
+    ));
     let mut v = ok.clone();
     v[24..32].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
-    assert!(matches!(err(&v), GgufError::TooLarge { what: "tensor name", .. }));
+    assert!(matches!(
+        err(&v),
+        GgufError::TooLarge {
+            what: "tensor name",
+            ..
+        }
+    ));
 
-    assert!(matches!(err(&patched(99, 0, 64)), GgufError::UnknownTensorType { ty: 99, .. }));
+    assert!(matches!(
+        err(&patched(99, 0, 64)),
+        GgufError::UnknownTensorType { ty: 99, .. }
+    ));
     let e = err(&patched(8, 0, 48)).to_string();
     assert!(e.contains("block size 32"), "{e}");
     let e = err(&patched(0, 16, 64)).to_string();
@@ -119,7 +159,10 @@ fn broken_files_give_one_clear_error_each() {
     // b's offset (32) follows its n_dims (4), dim (8) and type (4).
     b[at + 16..at + 24].copy_from_slice(&16u64.to_le_bytes());
     let e = err(&b);
-    assert!(matches!(e, GgufError::BadTensor { .. } | GgufError::Overlap { .. }), "{e}");
+    assert!(
+        matches!(e, GgufError::BadTensor { .. } | GgufError::Overlap { .. }),
+        "{e}"
+    );
     b[at + 16..at + 24].copy_from_slice(&0u64.to_le_bytes());
     assert!(matches!(err(&b), GgufError::Overlap { .. }));
 
@@ -128,13 +171,19 @@ fn broken_files_give_one_clear_error_each() {
     w.metadata("general.alignment", MetaValue::U32(48)).unwrap();
     assert!(matches!(err(&w.to_bytes()), GgufError::BadAlignment(_)));
     let mut w = GgufWriter::new();
-    w.metadata("k", MetaValue::U8(1)).unwrap().metadata("j", MetaValue::U8(2)).unwrap();
+    w.metadata("k", MetaValue::U8(1))
+        .unwrap()
+        .metadata("j", MetaValue::U8(2))
+        .unwrap();
     let mut b = w.to_bytes();
     let j = b.iter().rposition(|&c| c == b'j').unwrap();
     b[j] = b'k';
     assert!(matches!(err(&b), GgufError::DuplicateKey(_)));
     b[j + 1] = 13;
-    assert!(matches!(err(&b), GgufError::UnknownValueType { ty: 13, .. }));
+    assert!(matches!(
+        err(&b),
+        GgufError::UnknownValueType { ty: 13, .. }
+    ));
     let mut deep = MetaValue::Array(finetune_gguf::MetaType::U8, vec![]);
     for _ in 0..6 {
         deep = MetaValue::Array(finetune_gguf::MetaType::Array, vec![deep]);
@@ -147,10 +196,17 @@ fn broken_files_give_one_clear_error_each() {
 #[test]
 fn the_writer_refuses_what_it_cannot_write() {
     let mut w = GgufWriter::new();
-    assert!(w.tensor("q", &[2, 30], &values(60, 1), WriteType::Q8_0).is_err());
-    assert!(w.tensor("s", &[2, 3], &values(5, 1), WriteType::F32).is_err());
     assert!(w
-        .metadata("mixed", MetaValue::Array(finetune_gguf::MetaType::U8, vec![MetaValue::I8(1)]))
+        .tensor("q", &[2, 30], &values(60, 1), WriteType::Q8_0)
+        .is_err());
+    assert!(w
+        .tensor("s", &[2, 3], &values(5, 1), WriteType::F32)
+        .is_err());
+    assert!(w
+        .metadata(
+            "mixed",
+            MetaValue::Array(finetune_gguf::MetaType::U8, vec![MetaValue::I8(1)])
+        )
         .is_err());
     w.tensor("a", &[1], &[1.0], WriteType::F32).unwrap();
     assert!(matches!(
@@ -164,12 +220,22 @@ fn the_writer_replaces_files_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.gguf");
     let mut w = GgufWriter::new();
-    w.tensor("a", &[32], &values(32, 4), WriteType::Q8_0).unwrap();
+    w.tensor("a", &[32], &values(32, 4), WriteType::Q8_0)
+        .unwrap();
     w.write(&path).unwrap();
     let g = Gguf::open(&path).unwrap();
     let mut f = std::fs::File::open(&path).unwrap();
     let back = g.tensor_f32(&mut f, "a").unwrap();
-    let direct = dequantize(GgmlType::Q8_0, &finetune_gguf::quantize(WriteType::Q8_0, &values(32, 4)), 32).unwrap();
+    let direct = dequantize(
+        GgmlType::Q8_0,
+        &finetune_gguf::quantize(WriteType::Q8_0, &values(32, 4)),
+        32,
+    )
+    .unwrap();
     assert_eq!(back, direct);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temp file left"
+    );
 }

@@ -25,7 +25,11 @@ fn every_truncation_is_an_error() {
     assert!(Gguf::parse(&file).is_ok());
     for len in 0..file.len() {
         let e = Gguf::parse(&file[..len]);
-        assert!(e.is_err(), "a file cut at {len} of {} bytes parsed", file.len());
+        assert!(
+            e.is_err(),
+            "a file cut at {len} of {} bytes parsed",
+            file.len()
+        );
     }
 }
 
@@ -58,7 +62,10 @@ fn random_mutations_never_panic() {
         exercise(&b);
     }
     // Both outcomes happen: the mutations reach past the header checks.
-    assert!(parsed > 100 && failed > 100, "{parsed} parsed, {failed} failed");
+    assert!(
+        parsed > 100 && failed > 100,
+        "{parsed} parsed, {failed} failed"
+    );
 }
 
 #[test]

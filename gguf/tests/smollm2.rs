@@ -15,22 +15,34 @@ fn reference() -> Value {
 
 #[test]
 fn header_metadata_and_config_match_the_reference() {
-    let Some(path) = common::smollm2() else { return };
+    let Some(path) = common::smollm2() else {
+        return;
+    };
     let g = Gguf::open(&path).unwrap();
     let r = reference();
     let m = &r["metadata"];
     assert_eq!(g.version as u64, m["version"].as_u64().unwrap());
-    assert_eq!(g.tensors().len() as u64, m["tensor_count"].as_u64().unwrap());
+    assert_eq!(
+        g.tensors().len() as u64,
+        m["tensor_count"].as_u64().unwrap()
+    );
     assert_eq!(g.metadata().len() as u64, m["kv_count"].as_u64().unwrap());
     assert_eq!(g.alignment, m["alignment"].as_u64().unwrap());
     assert_eq!(g.data_offset, m["data_offset"].as_u64().unwrap());
     let params: u64 = g.tensors().iter().map(|t| t.n_elements).sum();
     assert_eq!(params, m["parameters"].as_u64().unwrap());
     for (ty, n) in m["tensor_types"].as_object().unwrap() {
-        let count = g.tensors().iter().filter(|t| t.ty.to_string() == *ty).count();
+        let count = g
+            .tensors()
+            .iter()
+            .filter(|t| t.ty.to_string() == *ty)
+            .count();
         assert_eq!(count as u64, n.as_u64().unwrap(), "{ty}");
     }
-    assert_eq!(g.get_str("tokenizer.ggml.pre").unwrap(), m["tokenizer.ggml.pre"].as_str());
+    assert_eq!(
+        g.get_str("tokenizer.ggml.pre").unwrap(),
+        m["tokenizer.ggml.pre"].as_str()
+    );
     // Every tensor maps to a Hugging Face name.
     for t in g.tensors() {
         assert!(hf_name(&t.name).is_some(), "{}", t.name);
@@ -54,7 +66,9 @@ fn header_metadata_and_config_match_the_reference() {
 
 #[test]
 fn dequantised_tensors_and_qk_rows_match_the_reference() {
-    let Some(path) = common::smollm2() else { return };
+    let Some(path) = common::smollm2() else {
+        return;
+    };
     let mut file = GgufFile::open(&path).unwrap();
     let mut llama = LlamaGguf::open(&path).unwrap();
     for t in reference()["tensors"].as_array().unwrap() {
@@ -68,8 +82,15 @@ fn dequantised_tensors_and_qk_rows_match_the_reference() {
             (s + f64::from(x), q + f64::from(x) * f64::from(x))
         });
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
-        assert!(close(sum, t["sum"].as_f64().unwrap()), "{name}: sum {sum} vs {}", t["sum"]);
-        assert!(close(sum_sq, t["sum_sq"].as_f64().unwrap()), "{name}: sum_sq {sum_sq}");
+        assert!(
+            close(sum, t["sum"].as_f64().unwrap()),
+            "{name}: sum {sum} vs {}",
+            t["sum"]
+        );
+        assert!(
+            close(sum_sq, t["sum_sq"].as_f64().unwrap()),
+            "{name}: sum_sq {sum_sq}"
+        );
         let idx: Vec<usize> = serde_json::from_value(t["indices"].clone()).unwrap();
         let want: Vec<f32> = serde_json::from_value(t["values"].clone()).unwrap();
         let got: Vec<f32> = idx.iter().map(|&i| v[i]).collect();
@@ -88,7 +109,9 @@ fn dequantised_tensors_and_qk_rows_match_the_reference() {
 
 #[test]
 fn tokenizer_ids_match_transformers() {
-    let Some(path) = common::smollm2() else { return };
+    let Some(path) = common::smollm2() else {
+        return;
+    };
     let g = Gguf::open(&path).unwrap();
     let tok = GgufTokenizer::from_gguf(&g).unwrap();
     let r = reference();
@@ -116,12 +139,23 @@ fn tokenizer_ids_match_transformers() {
 
 #[test]
 fn f16_and_q8_0_exports_read_back_within_tolerance() {
-    let Some(path) = common::smollm2() else { return };
+    let Some(path) = common::smollm2() else {
+        return;
+    };
     let mut src = GgufFile::open(&path).unwrap();
-    let names = ["blk.0.attn_q.weight", "blk.0.attn_norm.weight", "token_embd.weight"];
+    let names = [
+        "blk.0.attn_q.weight",
+        "blk.0.attn_norm.weight",
+        "token_embd.weight",
+    ];
     let originals: Vec<(Vec<usize>, Vec<f32>)> = names
         .iter()
-        .map(|n| (src.header.tensor(n).unwrap().shape(), src.tensor_f32(n).unwrap()))
+        .map(|n| {
+            (
+                src.header.tensor(n).unwrap().shape(),
+                src.tensor_f32(n).unwrap(),
+            )
+        })
         .collect();
     let dir = tempfile::tempdir().unwrap();
     for ty in [WriteType::F16, WriteType::Q8_0] {

@@ -46,11 +46,19 @@ pub fn every_type() -> Vec<(&'static str, MetaValue)> {
         ("llama.attention.head_count_kv", MetaValue::U32(2)),
         ("llama.context_length", MetaValue::U32(128)),
         ("tokenizer.ggml.model", MetaValue::String("gpt2".into())),
-        ("tokenizer.ggml.tokens", strs(&["<s>", "a", "b", "ab", "Ġ", "Ġa"])),
+        (
+            "tokenizer.ggml.tokens",
+            strs(&["<s>", "a", "b", "ab", "Ġ", "Ġa"]),
+        ),
         ("tokenizer.ggml.merges", strs(&["a b", "Ġ a"])),
         (
             "tokenizer.ggml.token_type",
-            MetaValue::Array(MetaType::I32, (0..6).map(|i| MetaValue::I32(if i == 0 { 3 } else { 1 })).collect()),
+            MetaValue::Array(
+                MetaType::I32,
+                (0..6)
+                    .map(|i| MetaValue::I32(if i == 0 { 3 } else { 1 }))
+                    .collect(),
+            ),
         ),
         ("tokenizer.ggml.bos_token_id", MetaValue::U32(0)),
     ]
@@ -68,9 +76,12 @@ pub fn small_file() -> Vec<u8> {
     for (k, v) in every_type() {
         w.metadata(k, v).unwrap();
     }
-    w.tensor("norm.weight", &[5], &values(5, 1), WriteType::F32).unwrap();
-    w.tensor("half.weight", &[3, 7], &values(21, 2), WriteType::F16).unwrap();
-    w.tensor("q8.weight", &[2, 64], &values(128, 3), WriteType::Q8_0).unwrap();
+    w.tensor("norm.weight", &[5], &values(5, 1), WriteType::F32)
+        .unwrap();
+    w.tensor("half.weight", &[3, 7], &values(21, 2), WriteType::F16)
+        .unwrap();
+    w.tensor("q8.weight", &[2, 64], &values(128, 3), WriteType::Q8_0)
+        .unwrap();
     w.to_bytes()
 }
 
