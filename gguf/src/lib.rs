@@ -6,7 +6,8 @@
 //! - [`dequantize`]: F32, F16, BF16, Q8_0, Q4_0 and Q4_1 to f32.
 //! - [`GgufWriter`]: metadata and F32, F16 or Q8_0 tensors out.
 //! - [`llama`]: a llama GGUF as a Hugging Face Llama (config, names, q/k row order).
-//! - [`GgufTokenizer`]: the metadata tokenizer as a Hugging Face `tokenizer.json`.
+//! - [`GgufTokenizer`]: the metadata tokenizer as a Hugging Face `tokenizer.json`, and
+//!   [`tokenizer_metadata`] the other way, for export.
 //!
 //! Why not a crate from crates.io: the ones there either parse headers only (no
 //! dequantisation), pull in a tensor library, or allocate what a header declares before
@@ -17,6 +18,7 @@ mod error;
 pub mod llama;
 mod read;
 mod tokenizer;
+mod tokenizer_out;
 mod types;
 mod write;
 
@@ -24,5 +26,6 @@ pub use dequant::{dequantize, quantize, WriteType};
 pub use error::{GgufError, Result};
 pub use read::{Gguf, GgufFile, TensorInfo, DEFAULT_ALIGNMENT};
 pub use tokenizer::GgufTokenizer;
+pub use tokenizer_out::tokenizer_metadata;
 pub use types::{GgmlType, MetaType, MetaValue};
 pub use write::GgufWriter;

@@ -189,3 +189,22 @@ fn f16_and_q8_0_exports_read_back_within_tolerance() {
         assert!(tok.chat_template.is_some());
     }
 }
+
+#[test]
+fn the_tokenizer_exports_back_to_the_same_metadata() {
+    let Some(path) = common::smollm2() else {
+        return;
+    };
+    let g = Gguf::open(&path).unwrap();
+    let tok = GgufTokenizer::from_gguf(&g).unwrap();
+    let meta = finetune_gguf::tokenizer_metadata(&tok.json, Some(&tok.tokenizer_config())).unwrap();
+    // model, pre, tokens, types, merges, 4 special ids, add_bos_token, chat template.
+    assert_eq!(meta.len(), 11);
+    for (k, v) in &meta {
+        let original = g.get(k).unwrap_or_else(|| panic!("{k} is not in the file"));
+        match (v.as_u64(), original.as_u64()) {
+            (Some(a), Some(b)) => assert_eq!(a, b, "{k}"),
+            _ => assert_eq!(v, original, "{k}"),
+        }
+    }
+}
