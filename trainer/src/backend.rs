@@ -129,33 +129,32 @@ pub fn run_with_backend<W: WithBackend>(
 ) -> Result<W::Output, NoGpu> {
     #[cfg(not(feature = "cuda"))]
     let _ = on_no_gpu;
+    // A CUDA build that falls back to the CPU runs f32 there, whatever was asked.
     #[cfg(feature = "cuda")]
-    {
-        match cuda::pick(precision) {
-            Ok(compute) => {
-                let device = burn::backend::cuda::CudaDevice::default();
-                let chosen = Chosen {
-                    backend: CUDA_NAME,
-                    precision: compute.name(),
-                };
-                log(format!(
-                    "backend cuda:0, precision {} (f32 weights)",
-                    compute.name()
-                ));
-                return Ok(autocast::with(compute, || {
-                    work.run::<Train<Gpu>>(device, chosen)
-                }));
-            }
-            Err(why) if on_no_gpu == OnNoGpu::Fail => return Err(why.into_no_gpu()),
-            Err(why) => {
-                log(format!(
-                    "{why}: falling back to the CPU backend ({}, f32)",
-                    backend_name()
-                ));
-                return Ok(on_cpu(work, Compute::F32));
-            }
+    let precision = match cuda::pick(precision) {
+        Ok(compute) => {
+            let device = burn::backend::cuda::CudaDevice::default();
+            let chosen = Chosen {
+                backend: CUDA_NAME,
+                precision: compute.name(),
+            };
+            log(format!(
+                "backend cuda:0, precision {} (f32 weights)",
+                compute.name()
+            ));
+            return Ok(autocast::with(compute, || {
+                work.run::<Train<Gpu>>(device, chosen)
+            }));
         }
-    }
+        Err(why) if on_no_gpu == OnNoGpu::Fail => return Err(why.into_no_gpu()),
+        Err(why) => {
+            log(format!(
+                "{why}: falling back to the CPU backend ({}, f32)",
+                backend_name()
+            ));
+            Precision::F32
+        }
+    };
     let compute = cpu_compute(precision);
     if compute != Compute::F32 {
         log(format!(
