@@ -107,33 +107,48 @@ pub fn quantize<B: Backend>(
     let weights = serialize(stored.iter().map(|(n, t)| (n.as_str(), t)), &opts.out)?;
 
     let tmp = temp_sibling(&opts.out)?;
-    let result = (|| {
-        let mut cfg = config.export_json(&f32_model.labels);
-        cfg["quantization_config"] = quant::config_entry();
-        write_model_dir(&weights, &cfg, &opts.model, &tmp)?;
-        let mut report = QuantizationReport {
-            scheme: opts.scheme.clone(),
-            layers,
-            embeddings,
-            bytes_f32: bytes_f32 as u64,
-            bytes_quantized: weights.len() as u64,
-            eval: None,
-        };
-        if let Some(spec) = &opts.eval {
-            let before = f32_model.evaluate(spec, opts.batch_size)?;
-            let int8 = Classifier::<B>::load(&tmp, opts.max_length, device.clone())?;
-            let after = int8.evaluate(spec, opts.batch_size)?;
-            report.eval = Some(scored(spec, &before, &after)?);
-        }
-        let json = serde_json::to_vec_pretty(&report).expect("report serialises");
-        write_atomic(&tmp.join(QUANTIZATION_FILE), &json)?;
-        std::fs::rename(&tmp, &opts.out).map_err(|e| RunError::output(&opts.out, e))?;
-        Ok(report)
-    })();
+    let counts = (layers, embeddings, bytes_f32 as u64);
+    let result =
+        fill(opts, &config, &f32_model, &weights, counts, &tmp, device).and_then(|report| {
+            std::fs::rename(&tmp, &opts.out).map_err(|e| RunError::output(&opts.out, e))?;
+            Ok(report)
+        });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result
+}
+
+/// Writes the quantized directory's files into `tmp` and scores it; returns the report.
+fn fill<B: Backend>(
+    opts: &QuantizeOptions,
+    config: &BertConfig,
+    f32_model: &Classifier<B>,
+    weights: &[u8],
+    (layers, embeddings, bytes_f32): (usize, usize, u64),
+    tmp: &Path,
+    device: B::Device,
+) -> Result<QuantizationReport, RunError> {
+    let mut cfg = config.export_json(&f32_model.labels);
+    cfg["quantization_config"] = quant::config_entry();
+    write_model_dir(weights, &cfg, &opts.model, tmp)?;
+    let mut report = QuantizationReport {
+        scheme: opts.scheme.clone(),
+        layers,
+        embeddings,
+        bytes_f32,
+        bytes_quantized: weights.len() as u64,
+        eval: None,
+    };
+    if let Some(spec) = &opts.eval {
+        let before = f32_model.evaluate(spec, opts.batch_size)?;
+        let int8 = Classifier::<B>::load(tmp, opts.max_length, device)?;
+        let after = int8.evaluate(spec, opts.batch_size)?;
+        report.eval = Some(scored(spec, &before, &after)?);
+    }
+    let json = serde_json::to_vec_pretty(&report).expect("report serialises");
+    write_atomic(&tmp.join(QUANTIZATION_FILE), &json)?;
+    Ok(report)
 }
 
 /// Both models' scores on the same rows.

@@ -122,8 +122,10 @@ fn minilm_int8_keeps_accuracy_and_predictions_in_under_30_percent_of_the_bytes()
     crate::serving_common::assert_same_predictions(&served.json(), &b[..3]);
 }
 
-/// The tensors of a safetensors file, as (dtype, shape, bytes) by name.
-fn tensors(path: &Path) -> HashMap<String, (Dtype, Vec<usize>, Vec<u8>)> {
+/// A safetensors file's tensors, as (dtype, shape, bytes) by name.
+type Tensors = HashMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
+
+fn tensors(path: &Path) -> Tensors {
     let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     st.tensors()
@@ -132,7 +134,7 @@ fn tensors(path: &Path) -> HashMap<String, (Dtype, Vec<usize>, Vec<u8>)> {
         .collect()
 }
 
-fn write_tensors(path: &Path, t: &HashMap<String, (Dtype, Vec<usize>, Vec<u8>)>) {
+fn write_tensors(path: &Path, t: &Tensors) {
     let views: Vec<(String, safetensors::tensor::TensorView)> = t
         .iter()
         .map(|(n, (d, s, b))| {
@@ -207,7 +209,7 @@ fn corrupt_int8_files_get_clear_errors() {
     let original = tensors(&good.join("model.safetensors"));
     let w = "bert.encoder.layer.0.intermediate.dense.weight";
     let scale = format!("{w}_scale");
-    type Edit = fn(&mut HashMap<String, (Dtype, Vec<usize>, Vec<u8>)>, &str, &str);
+    type Edit = fn(&mut Tensors, &str, &str);
     let edits: [(&str, Edit, &str); 3] = [
         (
             "missing scale",

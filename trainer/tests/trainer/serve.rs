@@ -218,6 +218,10 @@ fn minilm_serve_equals_predict_and_sigterm_finishes_the_request_in_flight() {
         )
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        !client.is_finished(),
+        "the request ended before the signal: make it longer"
+    );
     sigterm(&server.child);
     let resp = client.join().unwrap();
     assert_eq!(resp.status, 200, "{}", resp.body);
