@@ -169,9 +169,9 @@ fn package_builds_a_labelled_image_that_serves_over_http_and_in_a_stack() {
         env.docker(["inspect", "-f", "{{json .State.Health}}", &s.id])
     );
 
-    // A service of the stack reaches it by its service name.
+    // Another container of the stack reaches it (see the fixture for why through `model`'s network).
     std::fs::write(p.path(".env"), format!("MODEL_IMAGE={tag}\n")).unwrap();
-    let model = p.compose(&["--profile", "serve", "up", "-d", "model"]);
+    let model = p.compose(&["--profile", "serve", "up", "-d", "--wait", "model"]);
     assert_eq!(model.code, Some(0), "{model}");
     let probe = p.compose(&["--profile", "serve", "run", "--rm", "--no-deps", "probe"]);
     assert_eq!(probe.code, Some(0), "probe could not reach `model`: {probe}");

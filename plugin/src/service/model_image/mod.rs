@@ -127,8 +127,7 @@ pub async fn package(
                 model_dir: &run.model_dir(),
                 eval: eval.as_ref().map(|(f, t, l)| (f.as_path(), t.as_str(), l.as_str())),
             };
-            let q = quantize::quantize(engine, &req, dir.path(), report).await?;
-            let path = dir.path().to_path_buf();
+            let (path, q) = quantize::quantize(engine, &req, dir.path(), report).await?;
             _quantized_dir = Some(dir);
             (path, Some(q))
         }

@@ -2,9 +2,10 @@
 //! trainer image, writing a quantized model directory that is then packaged instead of the f32 one.
 //!
 //! The container has no network, a read-only root filesystem, no capabilities and no privilege
-//! gain, runs as 65532, and sees the model and the eval file read-only and one empty output
+//! gain, runs as 65532, and sees the model and the eval file read-only and one empty work
 //! directory (a temporary directory under the job's `.finetune/`, on the engine's host: a local
-//! engine is needed). It is removed whatever happens. `quantize` writes `quantization.json`
+//! engine is needed), in which `quantize` creates the new model directory (it refuses one that
+//! exists). The container is removed whatever happens. `quantize` writes `quantization.json`
 //! (the contract's [`QuantizationReport`]), whose figures go into the image's labels.
 
 use crate::engine::Engine;
@@ -18,7 +19,7 @@ use bollard::query_parameters::{LogsOptions, RemoveContainerOptions, StartContai
 use finetune_spec::serving::{QuantizationReport, QUANTIZATION_FILE};
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What to quantize.
 pub struct Request<'a> {
@@ -33,13 +34,16 @@ pub struct Request<'a> {
 
 /// Paths inside the quantize container.
 const IN_MODEL: &str = "/model";
-const OUT: &str = "/out";
+const WORK: &str = "/work";
+/// The quantized model directory, inside [`WORK`].
+const OUT_NAME: &str = "model";
 const EVAL_DIR: &str = "/data";
 
-/// The trainer's argv for `req`, writing into [`OUT`].
+/// The trainer's argv for `req`, writing `WORK/model`.
 pub fn command(req: &Request) -> Vec<String> {
+    let out = format!("{WORK}/{OUT_NAME}");
     let mut cmd: Vec<String> = [
-        "quantize", "--model", IN_MODEL, "--out", OUT, "--scheme", req.scheme,
+        "quantize", "--model", IN_MODEL, "--out", &out, "--scheme", req.scheme,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -61,11 +65,11 @@ pub fn command(req: &Request) -> Vec<String> {
     cmd
 }
 
-/// The container: locked down, the inputs read-only, `out_dir` the one writable place.
-pub fn container(req: &Request, out_dir: &Path) -> ContainerCreateBody {
+/// The container: locked down, the inputs read-only, `work_dir` the one writable place.
+pub fn container(req: &Request, work_dir: &Path) -> ContainerCreateBody {
     let mut binds = vec![
         format!("{}:{IN_MODEL}:ro", req.model_dir.display()),
-        format!("{}:{OUT}", out_dir.display()),
+        format!("{}:{WORK}", work_dir.display()),
     ];
     if let Some((file, _, _)) = req.eval {
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -93,20 +97,21 @@ pub fn container(req: &Request, out_dir: &Path) -> ContainerCreateBody {
     }
 }
 
-/// Run `quantize` into `out_dir` (created, writable by the trainer's user) and read its report.
+/// Run `quantize` in `work_dir` (made writable by the trainer's user) and read its report.
+/// Returns the quantized model directory (in `work_dir`) and the report.
 pub async fn quantize(
     engine: &Engine,
     req: &Request<'_>,
-    out_dir: &Path,
+    work_dir: &Path,
     report: &dyn Report,
-) -> anyhow::Result<QuantizationReport> {
+) -> anyhow::Result<(PathBuf, QuantizationReport)> {
     if !crate::engine::is_local(&engine.endpoint) {
         return Err(fail(
             ExitCode::Usage,
             "--quantize mounts the run's model into a container: it needs a local engine (unix socket)",
         ));
     }
-    prepare_dir(out_dir)?;
+    prepare_dir(work_dir)?;
     report.status(&format!(
         "[+] quantizing {} ({}, {})",
         req.model_dir.display(),
@@ -120,7 +125,7 @@ pub async fn quantize(
         .docker
         .create_container(
             None::<bollard::query_parameters::CreateContainerOptions>,
-            container(req, out_dir),
+            container(req, work_dir),
         )
         .await
         .map_err(|e| fail(ExitCode::JobFailed, format!("cannot create the quantize container: {e}")))?;
@@ -138,6 +143,7 @@ pub async fn quantize(
         )
         .await;
     result?;
+    let out_dir = work_dir.join(OUT_NAME);
     let path = out_dir.join(QUANTIZATION_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         fail(
@@ -163,7 +169,7 @@ pub async fn quantize(
             ))
             .unwrap_or_default()
     ));
-    Ok(q)
+    Ok((out_dir, q))
 }
 
 /// Start the container, wait for it, and turn a failure into one line (the trainer's last line).
@@ -235,16 +241,16 @@ mod tests {
             h.binds.unwrap(),
             [
                 "/p/runs/j/model:/model:ro",
-                "/p/runs/j/.finetune/q:/out",
+                "/p/runs/j/.finetune/q:/work",
                 "/p/data/eval.csv:/data/eval.csv:ro"
             ]
         );
         assert_eq!(
             c.cmd.unwrap().join(" "),
-            "quantize --model /model --out /out --scheme int8 --data /data/eval.csv \
+            "quantize --model /model --out /work/model --scheme int8 --data /data/eval.csv \
              --text-field text --label-field label"
         );
         let bare = command(&Request { eval: None, ..req });
-        assert_eq!(bare.join(" "), "quantize --model /model --out /out --scheme int8");
+        assert_eq!(bare.join(" "), "quantize --model /model --out /work/model --scheme int8");
     }
 }
