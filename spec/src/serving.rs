@@ -30,10 +30,14 @@ pub const QUANT_SCHEMES: &[&str] = &["int8"];
 /// eval set when one was given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuantizationReport {
-    /// `int8`: per-output-channel symmetric int8 for every linear layer's weight.
+    /// `int8`: per-output-channel symmetric int8 for every linear layer's weight, per-row for
+    /// the embedding tables.
     pub scheme: String,
     /// How many linear weights were quantized.
     pub layers: usize,
+    /// How many embedding tables were quantized (per row, as the linear weights are).
+    #[serde(default)]
+    pub embeddings: usize,
     /// The weights file's bytes before and after.
     pub bytes_f32: u64,
     pub bytes_quantized: u64,

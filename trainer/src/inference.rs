@@ -32,6 +32,18 @@ pub struct Classifier<B: Backend> {
     pub device: B::Device,
 }
 
+impl<B: Backend> Clone for Classifier<B> {
+    /// Another handle on the same weights (burn tensors share their buffers).
+    fn clone(&self) -> Self {
+        Classifier {
+            model: self.model.clone(),
+            tok: self.tok.clone(),
+            labels: self.labels.clone(),
+            device: self.device.clone(),
+        }
+    }
+}
+
 impl<B: Backend> Classifier<B> {
     pub fn load(dir: &Path, max_length: usize, device: B::Device) -> Result<Self, RunError> {
         let loaded = model::load_for_inference::<B>(dir, &device)?;

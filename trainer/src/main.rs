@@ -1,15 +1,18 @@
 //! `finetune-trainer`: the command line over the trainer library. `train` (from a job file or
-//! plain flags), `predict` and `eval`. Errors are one line on stderr; the exit code follows
+//! plain flags), `predict`, `eval`, `quantize`, `serve` and `healthcheck`. Errors are one line on stderr; the exit code follows
 //! `finetune_spec::contract::exit_code`.
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use finetune_spec::options::{self, OPTIONS};
+use finetune_spec::serving;
 use finetune_spec::tree::Flat;
 use finetune_spec::{DataSpec, JobSpec};
 use finetune_trainer::backend::{self, Chosen, OnNoGpu, WithBackend};
 use finetune_trainer::error::{is_oom_message, RunError};
 use finetune_trainer::inference::Classifier;
+use finetune_trainer::quantize::{QuantizeOptions, QuantizeWork};
+use finetune_trainer::serve::{ServeOptions, ServeWork};
 use finetune_trainer::training::{self, TrainOptions};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -68,6 +71,58 @@ enum Command {
         /// auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16.
         #[arg(long, default_value = "auto")]
         precision: String,
+    },
+    /// Write an int8 copy of an exported model (per-channel linear weights, per-row embeddings),
+    /// scored against the f32 one on --data when given.
+    Quantize {
+        #[arg(long)]
+        model: PathBuf,
+        /// The new model directory (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "int8")]
+        scheme: String,
+        /// An eval set (.jsonl or .csv) to score both models on.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value = "text")]
+        text_field: String,
+        #[arg(long, default_value = "label")]
+        label_field: String,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 512)]
+        max_length: usize,
+    },
+    /// Serve an exported model over HTTP (POST /predict, GET /health, GET /info) until SIGTERM.
+    Serve {
+        #[arg(long, default_value = serving::SERVED_MODEL_DIR)]
+        model: PathBuf,
+        #[arg(long, default_value = "0.0.0.0")]
+        host: String,
+        #[arg(long, default_value_t = serving::SERVE_PORT)]
+        port: u16,
+        /// Larger request bodies get 413.
+        #[arg(long, default_value_t = serving::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+        /// The most texts one request may send (more get 422).
+        #[arg(long, default_value_t = 64)]
+        max_batch: usize,
+        #[arg(long, default_value_t = 512)]
+        max_length: usize,
+        /// Requests whose inference runs at once; the others wait their turn.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16.
+        #[arg(long, default_value = "auto")]
+        precision: String,
+    },
+    /// Exit 0 if GET http://127.0.0.1:PORT/PATH answers 200, else 1 (for HEALTHCHECK).
+    Healthcheck {
+        #[arg(long, default_value_t = serving::SERVE_PORT)]
+        port: u16,
+        #[arg(long, default_value = serving::HEALTH_PATH)]
+        path: String,
     },
 }
 
@@ -194,6 +249,10 @@ impl TrainArgs {
 fn main() -> ExitCode {
     let start = Instant::now();
     let cli = Cli::parse();
+    // Docker runs it every few seconds: no thread pools, no signal handlers, just the request.
+    if let Command::Healthcheck { port, path } = &cli.command {
+        return ExitCode::from(finetune_trainer::healthcheck::run(*port, path));
+    }
     let threads = cli.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -299,10 +358,7 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
             precision,
         } => {
             let precision = backend::parse_precision(&precision).map_err(RunError::BadInput)?;
-            let spec: DataSpec = serde_json::from_value(serde_json::json!({
-                "train": data, "text": text_field, "label": label_field
-            }))
-            .map_err(|e| RunError::BadInput(e.to_string()))?;
+            let spec = data_spec(data, &text_field, &label_field)?;
             backend::run_with_backend(
                 precision,
                 OnNoGpu::UseCpu,
@@ -314,7 +370,69 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
                 },
             )?
         }
+        Command::Quantize {
+            model,
+            out,
+            scheme,
+            data,
+            text_field,
+            label_field,
+            batch_size,
+            max_length,
+        } => {
+            let eval = data
+                .map(|data| data_spec(data, &text_field, &label_field))
+                .transpose()?;
+            let opts = QuantizeOptions {
+                model,
+                out,
+                scheme,
+                eval,
+                batch_size,
+                max_length,
+            };
+            let out = opts.out.clone();
+            let report = backend::run_with_backend(
+                finetune_spec::Precision::F32,
+                OnNoGpu::UseCpu,
+                QuantizeWork(opts),
+            )??;
+            println!("{}", finetune_trainer::quantize::summary(&report, &out));
+            Ok(())
+        }
+        Command::Serve {
+            model,
+            host,
+            port,
+            max_body_bytes,
+            max_batch,
+            max_length,
+            workers,
+            precision,
+        } => {
+            let precision = backend::parse_precision(&precision).map_err(RunError::BadInput)?;
+            let opts = ServeOptions {
+                model,
+                host,
+                port,
+                max_body_bytes,
+                max_batch: max_batch.max(1),
+                max_length,
+                workers: workers.max(1),
+                batch_size: 32,
+            };
+            backend::run_with_backend(precision, OnNoGpu::UseCpu, ServeWork(opts))?
+        }
+        Command::Healthcheck { .. } => unreachable!("answered before the backend starts"),
     }
+}
+
+/// A data set file with its text and label fields, as `eval` and `quantize --data` read it.
+fn data_spec(data: PathBuf, text_field: &str, label_field: &str) -> Result<DataSpec, RunError> {
+    serde_json::from_value(serde_json::json!({
+        "train": data, "text": text_field, "label": label_field
+    }))
+    .map_err(|e| RunError::BadInput(e.to_string()))
 }
 
 /// `train` on the chosen backend.

@@ -44,11 +44,25 @@ pub enum ModelError {
         found: Vec<usize>,
     },
     /// A tensor has an element type we cannot convert to f32.
-    #[error("{path}: tensor `{name}` has dtype {dtype}, expected F32, F16 or BF16")]
+    #[error("{path}: tensor `{name}` has dtype {dtype}, expected F32, F16, BF16, or I8 with a scale")]
     DType {
         path: PathBuf,
         name: String,
         dtype: String,
+    },
+    /// An int8 tensor of a quantized model without its scale, or with a scale that does not fit.
+    #[error("{path}: corrupt quantized weights: `{name}` {message}")]
+    Quantized {
+        path: PathBuf,
+        name: String,
+        message: String,
+    },
+    /// A quantized model given to a command that needs f32 weights (training).
+    #[error("{path}: this model is quantized ({method}): {message}")]
+    QuantizedModel {
+        path: PathBuf,
+        method: String,
+        message: String,
     },
     /// An invalid setting (LoRA rank, targets, label count...).
     #[error("{0}")]

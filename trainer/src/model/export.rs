@@ -192,22 +192,38 @@ pub fn export_model<B: Backend>(
             model.num_labels()
         )));
     }
-    std::fs::create_dir_all(out_dir).map_err(|e| ModelError::io(out_dir, e))?;
     let tensors = hf_tensors(model);
-    let st_path = out_dir.join("model.safetensors");
+    let bytes = serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), out_dir)?;
+    write_model_dir(&bytes, &config.export_json(labels), src_dir, out_dir)
+}
+
+/// Serialises named tensors as a `model.safetensors` file's bytes (`out_dir` names it in errors).
+pub fn serialize<'a, V: View + 'a>(
+    tensors: impl IntoIterator<Item = (&'a str, V)>,
+    out_dir: &Path,
+) -> Result<Vec<u8>, ModelError> {
     let metadata = Some(
         [("format".to_string(), "pt".to_string())]
             .into_iter()
             .collect(),
     );
-    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), metadata)
-        .map_err(|e| ModelError::Safetensors {
-            path: st_path.clone(),
-            message: e.to_string(),
-        })?;
-    write_atomic(&st_path, &bytes)?;
-    let cfg =
-        serde_json::to_vec_pretty(&config.export_json(labels)).expect("JSON value serialises");
+    safetensors::serialize(tensors, metadata).map_err(|e| ModelError::Safetensors {
+        path: out_dir.join("model.safetensors"),
+        message: e.to_string(),
+    })
+}
+
+/// Writes a model directory: `model.safetensors` (`weights`), `config.json` and the tokenizer
+/// files of `src_dir`, each atomically.
+pub fn write_model_dir(
+    weights: &[u8],
+    config: &serde_json::Value,
+    src_dir: &Path,
+    out_dir: &Path,
+) -> Result<(), ModelError> {
+    std::fs::create_dir_all(out_dir).map_err(|e| ModelError::io(out_dir, e))?;
+    write_atomic(&out_dir.join("model.safetensors"), weights)?;
+    let cfg = serde_json::to_vec_pretty(config).expect("JSON value serialises");
     write_atomic(&out_dir.join("config.json"), &cfg)?;
     for name in TOKENIZER_FILES {
         let src = src_dir.join(name);

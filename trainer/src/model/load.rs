@@ -2,7 +2,8 @@
 //! named as HF names them, with or without the `bert.` prefix (sentence-transformers exports
 //! such as all-MiniLM have none; `BertForSequenceClassification`, and our own exports, have it).
 //! HF stores linear weights `[out, in]`; burn's are `[in, out]`, so they are transposed here.
-//! F32, F16 and BF16 tensors are read (as f32). A classifier head in the checkpoint is loaded
+//! F32, F16 and BF16 tensors are read (as f32), and so are int8 ones with their scales (a
+//! quantized model, see [`super::quant`]). A classifier head in the checkpoint is loaded
 //! when its label count matches; otherwise it, and a missing pooler, are initialised from the
 //! seed as HF does (normal(0, initializer_range), zero bias).
 
@@ -78,6 +79,7 @@ impl Weights {
             message: e.to_string(),
         })?;
         let mut tensors = HashMap::new();
+        let mut int8 = HashMap::new();
         for (name, view) in st.tensors() {
             let data = view.data();
             let values: Vec<f32> = match view.dtype() {
@@ -93,6 +95,11 @@ impl Weights {
                     .chunks_exact(2)
                     .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
                     .collect(),
+                // A quantized weight: restored with its scale below.
+                Dtype::I8 => {
+                    int8.insert(name, view);
+                    continue;
+                }
                 // Integer buffers such as `position_ids` are not weights.
                 Dtype::I64 | Dtype::I32 | Dtype::U8 | Dtype::BOOL => continue,
                 other => {
@@ -105,6 +112,8 @@ impl Weights {
             };
             tensors.insert(name, (view.shape().to_vec(), values));
         }
+        let restored = super::quant::dequantize(path, int8, &mut tensors)?;
+        tensors.extend(restored);
         Ok(Weights {
             path: path.to_path_buf(),
             tensors,

@@ -3,6 +3,7 @@
 //! - [`load_classifier`]: a model directory (`config.json`, `model.safetensors`) to a
 //!   [`BertClassifier`] for a label set, full fine-tuning or LoRA.
 //! - [`load_for_inference`]: an exported `model/` dir (labels from its `config.json`).
+//! - [`quant`]: the int8 format of a quantized directory (read transparently by the loader).
 //! - [`export_model`]: writes an HF-loadable `BertForSequenceClassification` directory, LoRA
 //!   merged, atomically.
 //!
@@ -18,6 +19,7 @@ pub mod export;
 pub mod init;
 pub mod load;
 pub mod lora;
+pub mod quant;
 pub mod torch_file;
 
 use std::path::Path;
@@ -60,6 +62,15 @@ pub fn load_classifier<B: Backend>(
     device: &B::Device,
 ) -> Result<LoadedModel<B>, ModelError> {
     let config = BertConfig::from_file(&dir.join("config.json"))?;
+    if quant::is_quantized_config(&config.raw) {
+        return Err(ModelError::QuantizedModel {
+            path: dir.to_path_buf(),
+            method: quant::QUANT_METHOD.into(),
+            message: "its weights were rounded to int8 for serving; train from the f32 model \
+                      it was made from"
+                .into(),
+        });
+    }
     let lora = match method {
         Method::Full => None,
         Method::Lora(spec) => Some(LoraConfig::from_spec(spec)?),

@@ -1,7 +1,7 @@
 //! The trainer's integration tests, one binary (burn is linked once): model loading and export
 //! on a tiny random BERT, `pytorch_model.bin` reading, the training loop through the binary
 //! (resume, signals, early stopping), and, with the MiniLM fixtures, parity with PyTorch and a
-//! real fine-tune. Tests that need the fixtures skip with a message when they are absent, and
+//! real fine-tune; `serve` over real HTTP and `quantize` (int8). Tests that need the fixtures skip with a message when they are absent, and
 //! fail under CI=true.
 
 mod common;
@@ -10,7 +10,10 @@ mod early_stopping;
 mod minilm_finetune;
 mod model_tiny;
 mod parity;
+mod quantize;
 mod redaction;
 mod resume;
+mod serve;
+mod serving_common;
 mod threads;
 mod torch_bin;
