@@ -7,7 +7,7 @@ use crate::setup;
 use finetune_tests::env::{DockerEnv, Run};
 use finetune_tests::project::Project;
 use finetune_tests::served::{self, Cleanup};
-use finetune_tests::{http, outputs, skip_or_fail};
+use finetune_tests::{http, outputs, project, skip_or_fail};
 
 const TEXTS: &[&str] = &[
     "what a lovely flight, thank you",
@@ -57,25 +57,44 @@ fn trainer_image() -> String {
 /// 4xx answers to a malformed body, an oversized one and a wrong content type.
 fn assert_serves(p: &Project, addr: &str) {
     let expected =
-        served::trainer_predict(p.env, &trainer_image(), &p.path("runs/tiny/model"), TEXTS).unwrap();
+        served::trainer_predict(p.env, &trainer_image(), &p.path("runs/tiny/model"), TEXTS)
+            .unwrap();
     assert_eq!(expected.len(), TEXTS.len());
     assert_eq!(served::predict(addr, TEXTS).unwrap(), expected);
 
     let health = http::get(addr, "/health").unwrap();
     assert_eq!(health.status, 200, "{health:?}");
-    let bad = http::request(addr, "POST", "/predict", Some("application/json"), b"{\"inputs\": [")
-        .unwrap();
+    let bad = http::request(
+        addr,
+        "POST",
+        "/predict",
+        Some("application/json"),
+        b"{\"inputs\": [",
+    )
+    .unwrap();
     assert_eq!(bad.status, 400, "malformed JSON: {bad:?}");
     let big = format!(
         "{{\"inputs\": [\"{}\"]}}",
         "a".repeat(finetune_spec::serving::DEFAULT_MAX_BODY_BYTES + 1)
     );
-    let big = http::request(addr, "POST", "/predict", Some("application/json"), big.as_bytes())
-        .unwrap();
+    let big = http::request(
+        addr,
+        "POST",
+        "/predict",
+        Some("application/json"),
+        big.as_bytes(),
+    )
+    .unwrap();
     assert_eq!(big.status, 413, "oversized body: {}", big.status);
     let body = serde_json::json!({"inputs": ["hello"]}).to_string();
-    let wrong = http::request(addr, "POST", "/predict", Some("text/plain"), body.as_bytes())
-        .unwrap();
+    let wrong = http::request(
+        addr,
+        "POST",
+        "/predict",
+        Some("text/plain"),
+        body.as_bytes(),
+    )
+    .unwrap();
     assert_eq!(wrong.status, 415, "wrong content type: {wrong:?}");
 }
 
@@ -132,14 +151,26 @@ fn package_builds_a_labelled_image_that_serves_over_http_and_in_a_stack() {
     }
     let eval = record.final_eval.clone().expect("eval metrics");
     let accuracy: f64 = label("io.docker-finetune.eval.accuracy").parse().unwrap();
-    assert!((accuracy - eval.accuracy).abs() < 1e-6, "{accuracy} vs {eval:?}");
+    assert!(
+        (accuracy - eval.accuracy).abs() < 1e-6,
+        "{accuracy} vs {eval:?}"
+    );
     assert_eq!(label("io.docker-finetune.base-model"), "tiny");
-    assert_eq!(label("io.docker-finetune.trainer-version"), record.trainer_version);
-    assert_eq!(label("org.opencontainers.image.version"), tag.rsplit_once(':').unwrap().1);
+    assert_eq!(
+        label("io.docker-finetune.trainer-version"),
+        record.trainer_version
+    );
+    assert_eq!(
+        label("org.opencontainers.image.version"),
+        tag.rsplit_once(':').unwrap().1
+    );
     assert_eq!(label("org.opencontainers.image.base.name"), trainer_image());
 
     // The image's own settings: the model, the port, the user, the health check, `serve`.
-    assert_eq!(served::inspect(env, &tag, "{{.Config.User}}"), "65532:65532");
+    assert_eq!(
+        served::inspect(env, &tag, "{{.Config.User}}"),
+        "65532:65532"
+    );
     assert!(served::inspect(env, &tag, "{{json .Config.ExposedPorts}}").contains("8080/tcp"));
     assert!(served::inspect(env, &tag, "{{json .Config.Healthcheck}}").contains("healthcheck"));
     assert_eq!(
@@ -174,10 +205,19 @@ fn package_builds_a_labelled_image_that_serves_over_http_and_in_a_stack() {
     let model = p.compose(&["--profile", "serve", "up", "-d", "--wait", "model"]);
     assert_eq!(model.code, Some(0), "{model}");
     let probe = p.compose(&["--profile", "serve", "run", "--rm", "--no-deps", "probe"]);
-    assert_eq!(probe.code, Some(0), "probe could not reach `model`: {probe}");
+    assert_eq!(
+        probe.code,
+        Some(0),
+        "probe could not reach `model`: {probe}"
+    );
 
     // Packaged again: the same run keeps its number.
-    let again = p.finetune(&["package", "tiny", "--tag", &format!("{}-again/tiny:v1", p.name)]);
+    let again = p.finetune(&[
+        "package",
+        "tiny",
+        "--tag",
+        &format!("{}-again/tiny:v1", p.name),
+    ]);
     assert_eq!(again.code, Some(0), "{again}");
     cleanup.image(&field(&again, "tag"));
     assert_eq!(field(&again, "run"), "1");
@@ -204,7 +244,10 @@ fn package_push_round_trips_through_a_real_registry() {
     let push = p.finetune(&["package", "tiny", "--tag", &tag, "--push"]);
     assert_eq!(push.code, Some(0), "{push}");
     let digest = field(&push, "digest");
-    assert!(digest.starts_with(&format!("{registry}/{}/tiny@sha256:", p.name)), "{push}");
+    assert!(
+        digest.starts_with(&format!("{registry}/{}/tiny@sha256:", p.name)),
+        "{push}"
+    );
     let labels = served::labels(env, &tag).unwrap();
     let runs = p.finetune(&["runs", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
@@ -229,7 +272,10 @@ fn package_push_round_trips_through_a_real_registry() {
     cleanup.image(&down_tag);
     let down = p.finetune(&["package", "tiny", "--tag", &down_tag, "--push"]);
     assert_eq!(down.code, Some(10), "{down}");
-    one_error(&down, &format!("pushing {down_tag} to 127.0.0.1:{port} failed"));
+    one_error(
+        &down,
+        &format!("pushing {down_tag} to 127.0.0.1:{port} failed"),
+    );
     // An unknown host: the same.
     let unknown_tag = format!("no-such-registry.invalid:5000/{}/tiny:v1", p.name);
     cleanup.image(&unknown_tag);
@@ -308,7 +354,14 @@ fn full_disk_leaves_the_old_archive(env: &DockerEnv, p: &Project) {
     let mnt = p.path("full");
     std::fs::create_dir_all(&mnt).unwrap();
     let mount = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt.to_str().unwrap()])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1m",
+            "tmpfs",
+            mnt.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(mount.success(), "mount -t tmpfs failed");
@@ -335,11 +388,23 @@ fn full_disk_leaves_the_old_archive(env: &DockerEnv, p: &Project) {
 #[test]
 fn package_quantize_int8_keeps_accuracy_and_shrinks_the_weights() {
     let (_lock, env) = setup!();
+    if !project::real_fixtures_present() {
+        skip_or_fail!(
+            "MiniLM/tweets fixtures not in {} (run scripts/fetch-fixtures.sh)",
+            project::fixtures_dir().display()
+        );
+    }
+    crate::ensure_trainer_image(env);
     let cleanup = Cleanup::new(env);
-    let p = trained(env, "package-int8");
-    let tag = format!("{}/tiny:int8", p.name);
+    let p = Project::fixture(env, "package-int8", "package-int8").unwrap();
+    p.add_real_fixtures("models/minilm", "data").unwrap();
+    let up = p.finetune(&["up"]);
+    assert_eq!(up.code, Some(0), "{up}");
+    let record = outputs::run_record(&p.path("runs/sentiment")).unwrap();
+
+    let tag = format!("{}/sentiment:int8", p.name);
     cleanup.image(&tag);
-    let q = p.finetune(&["package", "tiny", "--quantize", "int8", "--tag", &tag]);
+    let q = p.finetune(&["package", "sentiment", "--quantize", "int8", "--tag", &tag]);
     assert_eq!(q.code, Some(0), "{q}");
     let labels = served::labels(env, &tag).unwrap();
     let num = |k: &str| -> f64 {
@@ -355,17 +420,33 @@ fn package_quantize_int8_keeps_accuracy_and_shrinks_the_weights() {
         (f32_acc - int8_acc).abs() <= 0.01,
         "int8 accuracy {int8_acc} vs f32 {f32_acc}"
     );
+    // Scored on the job's whole eval set.
+    let eval = record.final_eval.expect("eval metrics");
+    assert_eq!(num("eval.rows"), eval.samples as f64);
     let ratio = num("size-ratio");
-    assert!(ratio > 0.0 && ratio <= 0.30, "int8 weights are {ratio} of f32");
-    assert_eq!(num("eval.rows"), 48.0);
-    // The temporary quantize directory is gone, and the image serves the quantized model.
-    let state: Vec<String> = std::fs::read_dir(p.path("runs/tiny/.finetune"))
+    assert!(
+        ratio > 0.0 && ratio <= 0.30,
+        "int8 weights are {ratio} of f32"
+    );
+    assert_eq!(
+        labels["io.docker-finetune.quantization.eval.sha256"],
+        record.dataset_sha256["eval"].as_str()
+    );
+
+    // The temporary quantize directory is gone; the image serves the quantized model and says so.
+    let state: Vec<String> = std::fs::read_dir(p.path("runs/sentiment/.finetune"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(state.iter().all(|n| !n.starts_with("quantized-")), "{state:?}");
+    assert!(
+        state.iter().all(|n| !n.starts_with("quantized-")),
+        "{state:?}"
+    );
     let s = served::serve(env, &cleanup, &tag).unwrap();
-    let health = http::get(&s.addr, "/health").unwrap();
-    assert_eq!(health.status, 200);
+    let info = http::get(&s.addr, "/info").unwrap().json().unwrap();
+    assert_eq!(info["quantization"]["scheme"], "int8", "{info}");
     assert_eq!(served::predict(&s.addr, TEXTS).unwrap().len(), TEXTS.len());
+    let runs = p.finetune(&["runs", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
+    assert_eq!(v[0]["packages"][0]["quantized"], "int8", "{runs}");
 }

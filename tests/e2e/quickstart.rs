@@ -56,9 +56,15 @@ fn quickstart_up_trains_minilm_and_writes_outputs() {
         .map(|t| t.trim().to_string())
         .unwrap_or_else(|| panic!("no tag line: {pkg}"));
     cleanup.image(&tag);
-    assert!(tag.starts_with(&format!("{}/sentiment:v1-minilm-", p.name)), "{tag}");
+    assert!(
+        tag.starts_with(&format!("{}/sentiment:v1-minilm-", p.name)),
+        "{tag}"
+    );
     let labels = served::labels(env, &tag).unwrap();
-    assert_eq!(labels["io.docker-finetune.config-hash"], record.config_hash.as_str());
+    assert_eq!(
+        labels["io.docker-finetune.config-hash"],
+        record.config_hash.as_str()
+    );
 
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -104,7 +104,8 @@ mod tests {
 
     #[test]
     fn responses_parse_plain_and_chunked() {
-        let r = parse(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\":1}").unwrap();
+        let r =
+            parse(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\":1}").unwrap();
         assert_eq!((r.status, r.json().unwrap()["a"].as_i64()), (200, Some(1)));
         let r = parse(b"HTTP/1.1 413 Payload Too Large\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
         assert_eq!((r.status, r.body.as_str()), (413, "abcde"));

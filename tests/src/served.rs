@@ -125,8 +125,17 @@ pub fn trainer_predict(
 ) -> Result<Vec<String>> {
     let mount = format!("{}:/m:ro", model_dir.display());
     let mut args = vec![
-        "run", "--rm", "--network", "none", "--read-only", "-v", &mount, trainer_image, "predict",
-        "--model", "/m",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "-v",
+        &mount,
+        trainer_image,
+        "predict",
+        "--model",
+        "/m",
     ];
     args.extend_from_slice(texts);
     let run = env.docker(args);

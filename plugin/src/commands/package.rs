@@ -33,7 +33,11 @@ impl From<PackageArgs> for Options {
 pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     let project = ctx.load()?;
     let job = select_jobs(&project, std::slice::from_ref(&opts.job))?[0];
-    let tag = opts.tag.as_deref().map(model_image::check_tag).transpose()?;
+    let tag = opts
+        .tag
+        .as_deref()
+        .map(model_image::check_tag)
+        .transpose()?;
     let run = model_image::require_run(&job.spec)?;
     let engine = ctx.engine().await?;
     let build = BuildOptions {

@@ -39,7 +39,13 @@ pub fn dockerfile(from: &str) -> String {
 pub fn context<W: Write>(model_dir: &Path, from: &str, out: W) -> anyhow::Result<W> {
     let mut tar = tar::Builder::new(out);
     let df = dockerfile(from);
-    append(&mut tar, "Dockerfile", 0o644, df.len() as u64, df.as_bytes())?;
+    append(
+        &mut tar,
+        "Dockerfile",
+        0o644,
+        df.len() as u64,
+        df.as_bytes(),
+    )?;
     dir_entry(&mut tar, "model/")?;
     walk(&mut tar, model_dir, "model", 0)?;
     Ok(tar.into_inner()?)
@@ -216,7 +222,10 @@ mod tests {
                 "model/sub/x.txt"
             ]
         );
-        let weights = seen.iter().find(|s| s.0 == "model/model.safetensors").unwrap();
+        let weights = seen
+            .iter()
+            .find(|s| s.0 == "model/model.safetensors")
+            .unwrap();
         assert_eq!((weights.1, weights.2), (0o644, 7));
         assert_eq!(seen.iter().find(|s| s.0 == "model/sub/").unwrap().1, 0o755);
         assert!(context(&d.path().join("nope"), "t", Vec::new()).is_err());

@@ -130,8 +130,12 @@ pub fn labels(i: &Inputs) -> BTreeMap<String, String> {
     if let Some(q) = i.quantization {
         own("quantization.scheme", q.scheme.clone());
         own("quantization.layers", q.layers.to_string());
+        own("quantization.embeddings", q.embeddings.to_string());
         own("quantization.bytes-f32", q.bytes_f32.to_string());
-        own("quantization.bytes-quantized", q.bytes_quantized.to_string());
+        own(
+            "quantization.bytes-quantized",
+            q.bytes_quantized.to_string(),
+        );
         own("quantization.size-ratio", num(q.size_ratio()));
         if let Some(e) = &q.eval {
             own("quantization.eval.rows", e.rows.to_string());
@@ -178,7 +182,13 @@ mod tests {
 
     #[test]
     fn the_default_tag_follows_the_scheme_and_the_reference_grammar() {
-        let t = default_tag("quickstart", "sentiment", 3, "minilm", "2026-12-07T01:02:03Z");
+        let t = default_tag(
+            "quickstart",
+            "sentiment",
+            3,
+            "minilm",
+            "2026-12-07T01:02:03Z",
+        );
         assert_eq!(t, "quickstart/sentiment:v3-minilm-20261207");
         // Uppercase, dots, spaces and underscores are folded; the result always parses.
         let t = default_tag(
@@ -207,6 +217,7 @@ mod tests {
         let q = QuantizationReport {
             scheme: "int8".into(),
             layers: 12,
+            embeddings: 3,
             bytes_f32: 1000,
             bytes_quantized: 260,
             eval: Some(QuantizedEval {
@@ -229,11 +240,27 @@ mod tests {
             created: "2026-12-07T02:00:00Z",
             quantization: Some(&q),
         });
-        let get = |k: &str| l.get(k).map(String::as_str).unwrap_or_else(|| panic!("no {k}: {l:?}"));
-        assert_eq!(get("org.opencontainers.image.version"), "v2-minilm-20261207");
-        assert_eq!(get("org.opencontainers.image.created"), "2026-12-07T02:00:00Z");
-        assert_eq!(get("org.opencontainers.image.base.name"), "docker-finetune/trainer:0.1.0");
-        assert_eq!(get("org.opencontainers.image.title"), "quickstart/sentiment");
+        let get = |k: &str| {
+            l.get(k)
+                .map(String::as_str)
+                .unwrap_or_else(|| panic!("no {k}: {l:?}"))
+        };
+        assert_eq!(
+            get("org.opencontainers.image.version"),
+            "v2-minilm-20261207"
+        );
+        assert_eq!(
+            get("org.opencontainers.image.created"),
+            "2026-12-07T02:00:00Z"
+        );
+        assert_eq!(
+            get("org.opencontainers.image.base.name"),
+            "docker-finetune/trainer:0.1.0"
+        );
+        assert_eq!(
+            get("org.opencontainers.image.title"),
+            "quickstart/sentiment"
+        );
         assert!(get("org.opencontainers.image.source").starts_with("https://"));
         assert!(get("org.opencontainers.image.description").contains("minilm"));
         assert_eq!(get("io.docker-finetune.run"), "2");
@@ -245,9 +272,16 @@ mod tests {
         assert_eq!(get("io.docker-finetune.base-model"), "minilm");
         assert_eq!(get("io.docker-finetune.trainer-version"), "0.1.0");
         assert_eq!(get("io.docker-finetune.exit-reason"), "completed");
-        assert_eq!(get("io.docker-finetune.quantization.size-ratio"), "0.260000");
-        assert_eq!(get("io.docker-finetune.quantization.accuracy-quantized"), "0.870000");
+        assert_eq!(
+            get("io.docker-finetune.quantization.size-ratio"),
+            "0.260000"
+        );
+        assert_eq!(
+            get("io.docker-finetune.quantization.accuracy-quantized"),
+            "0.870000"
+        );
         assert_eq!(get("io.docker-finetune.quantization.layers"), "12");
+        assert_eq!(get("io.docker-finetune.quantization.embeddings"), "3");
         // Nothing from the spec: no paths, no secret names or modes.
         let all = format!("{l:?}");
         for absent in ["pii_key", "/data/t.jsonl", "redact"] {

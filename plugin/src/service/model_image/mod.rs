@@ -105,9 +105,10 @@ pub async fn package(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     );
-    let tag = opts.tag.clone().unwrap_or_else(|| {
-        labels::default_tag(project, &spec.name, number, &base_model, &created)
-    });
+    let tag = opts
+        .tag
+        .clone()
+        .unwrap_or_else(|| labels::default_tag(project, &spec.name, number, &base_model, &created));
     let trainer_image = trainer_image(engine, &run.record, report).await?;
 
     // The quantized model lives in a temporary directory until it is in the image.
@@ -125,7 +126,9 @@ pub async fn package(
                 trainer_image: &trainer_image,
                 scheme,
                 model_dir: &run.model_dir(),
-                eval: eval.as_ref().map(|(f, t, l)| (f.as_path(), t.as_str(), l.as_str())),
+                eval: eval
+                    .as_ref()
+                    .map(|(f, t, l)| (f.as_path(), t.as_str(), l.as_str())),
             };
             let (path, q) = quantize::quantize(engine, &req, dir.path(), report).await?;
             _quantized_dir = Some(dir);
@@ -242,7 +245,11 @@ fn quantize_eval(spec: &JobSpec) -> Option<(PathBuf, String, String)> {
         return None;
     }
     let eval = spec.data.eval.as_ref().filter(|p| p.is_file())?;
-    Some((eval.clone(), spec.data.text.clone(), spec.data.label.clone()))
+    Some((
+        eval.clone(),
+        spec.data.text.clone(),
+        spec.data.label.clone(),
+    ))
 }
 
 /// A `--tag` as given: a reference without a digest, `:latest` added when it has no tag.
@@ -294,11 +301,17 @@ mod tests {
     #[test]
     fn tags_are_checked_and_completed() {
         assert_eq!(check_tag("a/b").unwrap(), "a/b:latest");
-        assert_eq!(check_tag("127.0.0.1:5000/a/b:v1").unwrap(), "127.0.0.1:5000/a/b:v1");
+        assert_eq!(
+            check_tag("127.0.0.1:5000/a/b:v1").unwrap(),
+            "127.0.0.1:5000/a/b:v1"
+        );
         let digest = format!("a/b@sha256:{}", "0".repeat(64));
         for bad in ["A/B", digest.as_str(), ""] {
             let e = check_tag(bad).unwrap_err();
-            assert_eq!(e.downcast_ref::<crate::exit::Failure>().unwrap().code, ExitCode::Usage);
+            assert_eq!(
+                e.downcast_ref::<crate::exit::Failure>().unwrap().code,
+                ExitCode::Usage
+            );
         }
     }
 }

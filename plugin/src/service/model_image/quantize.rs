@@ -90,7 +90,10 @@ pub fn container(req: &Request, work_dir: &Path) -> ContainerCreateBody {
             readonly_rootfs: Some(true),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
-            tmpfs: Some(HashMap::from([("/tmp".to_string(), "size=64m".to_string())])),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                "size=64m".to_string(),
+            )])),
             ..Default::default()
         }),
         ..Default::default()
@@ -128,7 +131,12 @@ pub async fn quantize(
             container(req, work_dir),
         )
         .await
-        .map_err(|e| fail(ExitCode::JobFailed, format!("cannot create the quantize container: {e}")))?;
+        .map_err(|e| {
+            fail(
+                ExitCode::JobFailed,
+                format!("cannot create the quantize container: {e}"),
+            )
+        })?;
     let id = created.id;
     let result = run(engine, &id).await;
     let _ = engine
@@ -148,7 +156,10 @@ pub async fn quantize(
     let text = std::fs::read_to_string(&path).map_err(|e| {
         fail(
             ExitCode::JobFailed,
-            format!("quantize wrote no {QUANTIZATION_FILE} ({}: {e})", path.display()),
+            format!(
+                "quantize wrote no {QUANTIZATION_FILE} ({}: {e})",
+                path.display()
+            ),
         )
     })?;
     let q: QuantizationReport = serde_json::from_str(&text).map_err(|e| {
@@ -178,7 +189,12 @@ async fn run(engine: &Engine, id: &str) -> anyhow::Result<()> {
         .docker
         .start_container(id, None::<StartContainerOptions>)
         .await
-        .map_err(|e| fail(ExitCode::JobFailed, format!("cannot start the quantize container: {e}")))?;
+        .map_err(|e| {
+            fail(
+                ExitCode::JobFailed,
+                format!("cannot start the quantize container: {e}"),
+            )
+        })?;
     let outcome = wait_exit(&engine.docker, id).await;
     if outcome.status == 0 && !outcome.oom {
         return Ok(());
@@ -251,6 +267,9 @@ mod tests {
              --text-field text --label-field label"
         );
         let bare = command(&Request { eval: None, ..req });
-        assert_eq!(bare.join(" "), "quantize --model /model --out /work/model --scheme int8");
+        assert_eq!(
+            bare.join(" "),
+            "quantize --model /model --out /work/model --scheme int8"
+        );
     }
 }

@@ -190,9 +190,15 @@ pub async fn push(
 pub fn push_failed(tag: &str, host: &str, message: &str) -> anyhow::Error {
     let m = message.trim().lines().next().unwrap_or("").to_string();
     let lower = m.to_lowercase();
-    let hint = if ["connection refused", "no such host", "dial tcp", "i/o timeout", "no route"]
-        .iter()
-        .any(|s| lower.contains(s))
+    let hint = if [
+        "connection refused",
+        "no such host",
+        "dial tcp",
+        "i/o timeout",
+        "no route",
+    ]
+    .iter()
+    .any(|s| lower.contains(s))
     {
         format!("is the registry at {host} running and reachable from the engine?")
     } else if ["unauthorized", "denied", "authentication required"]
@@ -274,7 +280,9 @@ mod tests {
         );
         let f = e.downcast_ref::<crate::exit::Failure>().unwrap();
         assert!(!f.message.contains('\n'));
-        assert!(f.message.starts_with("pushing 127.0.0.1:1/p/j:v1 to 127.0.0.1:1 failed: "));
+        assert!(f
+            .message
+            .starts_with("pushing 127.0.0.1:1/p/j:v1 to 127.0.0.1:1 failed: "));
         assert!(f.hint.as_deref().unwrap().contains("running and reachable"));
         let e = push_failed("h/p:v", "h", "unauthorized: authentication required");
         let f = e.downcast_ref::<crate::exit::Failure>().unwrap();

@@ -30,7 +30,11 @@ where
     if !dir.is_dir() {
         return Err(fail_hint(
             ExitCode::Usage,
-            format!("cannot write {}: {} is not a directory", out.display(), dir.display()),
+            format!(
+                "cannot write {}: {} is not a directory",
+                out.display(),
+                dir.display()
+            ),
             "create the directory first, or write the archive elsewhere",
         ));
     }
@@ -49,7 +53,10 @@ where
         let chunk = chunk.map_err(|e| {
             fail_hint(
                 ExitCode::Other,
-                format!("the engine's export failed: {}", e.trim().lines().next().unwrap_or("")),
+                format!(
+                    "the engine's export failed: {}",
+                    e.trim().lines().next().unwrap_or("")
+                ),
                 format!("nothing was written to {}", out.display()),
             )
         })?;
@@ -93,7 +100,9 @@ fn disk(e: &std::io::Error, out: &Path) -> anyhow::Error {
 mod tests {
     use super::*;
 
-    fn chunks(parts: Vec<Result<&'static [u8], &'static str>>) -> impl Stream<Item = Result<bytes::Bytes, String>> {
+    fn chunks(
+        parts: Vec<Result<&'static [u8], &'static str>>,
+    ) -> impl Stream<Item = Result<bytes::Bytes, String>> {
         futures_util::stream::iter(
             parts
                 .into_iter()
@@ -148,11 +157,20 @@ mod tests {
     #[test]
     fn a_full_disk_is_exit_8() {
         // The real thing (a small tmpfs) is in the e2e bundle test; this is the mapping.
-        let e = disk(&std::io::Error::from_raw_os_error(libc::ENOSPC), Path::new("x.tar"));
+        let e = disk(
+            &std::io::Error::from_raw_os_error(libc::ENOSPC),
+            Path::new("x.tar"),
+        );
         let f = e.downcast_ref::<crate::exit::Failure>().unwrap();
         assert_eq!(f.code, ExitCode::DiskFull);
         assert!(f.message.contains("x.tar"));
-        let e = disk(&std::io::Error::from_raw_os_error(libc::EACCES), Path::new("x.tar"));
-        assert_eq!(e.downcast_ref::<crate::exit::Failure>().unwrap().code, ExitCode::Other);
+        let e = disk(
+            &std::io::Error::from_raw_os_error(libc::EACCES),
+            Path::new("x.tar"),
+        );
+        assert_eq!(
+            e.downcast_ref::<crate::exit::Failure>().unwrap().code,
+            ExitCode::Other
+        );
     }
 }
