@@ -65,14 +65,7 @@ pub fn quantize<B: Backend>(
     let mut stored = Vec::with_capacity(tensors.len() * 2);
     for (name, t) in tensors {
         if !quant::is_quantized(&name, &t.shape) {
-            stored.push((
-                name,
-                RawTensor {
-                    dtype: Dtype::F32,
-                    shape: t.shape,
-                    bytes: t.bytes,
-                },
-            ));
+            stored.push((name, RawTensor { dtype: Dtype::F32, shape: t.shape, bytes: t.bytes }));
             continue;
         }
         let values: Vec<f32> = t

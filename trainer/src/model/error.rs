@@ -44,9 +44,7 @@ pub enum ModelError {
         found: Vec<usize>,
     },
     /// A tensor has an element type we cannot convert to f32.
-    #[error(
-        "{path}: tensor `{name}` has dtype {dtype}, expected F32, F16, BF16, or I8 with a scale"
-    )]
+    #[error("{path}: tensor `{name}` has dtype {dtype}, expected F32, F16, BF16, or I8 with a scale")]
     DType {
         path: PathBuf,
         name: String,

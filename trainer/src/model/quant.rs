@@ -116,9 +116,7 @@ pub fn dequantize(
         if scale_shape != [rows] {
             return Err(bad(
                 &name,
-                format!(
-                    "has {rows} rows but its scale has shape {scale_shape:?}, expected [{rows}]"
-                ),
+                format!("has {rows} rows but its scale has shape {scale_shape:?}, expected [{rows}]"),
             ));
         }
         let q = view.data();

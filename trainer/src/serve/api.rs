@@ -108,13 +108,11 @@ async fn predict(
     })?;
     let (texts, single) = parse_inputs(&body, state.info.max_batch)?;
 
-    let _permit = state.permits.acquire().await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unhealthy",
-            "shutting down",
-        )
-    })?;
+    let _permit = state
+        .permits
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "shutting down"))?;
     let classifier = Arc::clone(&state.classifier);
     let predictions = tokio::task::spawn_blocking(move || classifier.classify(&texts))
         .await
@@ -135,12 +133,7 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = declared
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
         return Ok(());
     }
@@ -159,27 +152,17 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 fn parse_inputs(body: &[u8], max_batch: usize) -> Result<(Vec<String>, bool), ApiError> {
     // serde_json's syntax errors name a line and column, never the input.
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("malformed JSON: {e}"),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {e}"))
     })?;
     let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", m);
     let Value::Object(mut obj) = value else {
         return Err(invalid("expected a JSON object with `inputs`".into()));
     };
     if obj.get("raw_scores").and_then(Value::as_bool) == Some(true) {
-        return Err(invalid(
-            "`raw_scores` is not supported: scores are probabilities".into(),
-        ));
+        return Err(invalid("`raw_scores` is not supported: scores are probabilities".into()));
     }
     let (texts, single) = match obj.remove("inputs") {
-        None => {
-            return Err(invalid(
-                "missing `inputs`: a string or a list of strings".into(),
-            ))
-        }
+        None => return Err(invalid("missing `inputs`: a string or a list of strings".into())),
         Some(Value::String(s)) => (vec![s], true),
         Some(Value::Array(items)) => {
             let texts = items
@@ -194,11 +177,7 @@ fn parse_inputs(body: &[u8], max_batch: usize) -> Result<(Vec<String>, bool), Ap
                 .collect::<Result<Vec<_>, _>>()?;
             (texts, false)
         }
-        Some(_) => {
-            return Err(invalid(
-                "`inputs` must be a string or a list of strings".into(),
-            ))
-        }
+        Some(_) => return Err(invalid("`inputs` must be a string or a list of strings".into())),
     };
     if texts.is_empty() {
         return Err(invalid("`inputs` is empty".into()));
@@ -217,12 +196,7 @@ fn parse_inputs(body: &[u8], max_batch: usize) -> Result<(Vec<String>, bool), Ap
 
 fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from(bytes),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], Body::from(bytes)).into_response()
 }
 
 /// A failed request: its status, a machine-readable type and a message free of request data.
@@ -239,11 +213,7 @@ struct FailureReason(String);
 
 impl ApiError {
     fn new(status: StatusCode, error_type: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            error_type,
-            message: message.into(),
-        }
+        ApiError { status, error_type, message: message.into() }
     }
 
     fn backend(message: impl Into<String>) -> Self {
@@ -274,10 +244,7 @@ async fn log_failures(req: Request, next: Next) -> Response {
             .unwrap_or("");
         // Paths are ours or a client's typo; cut them short so a log line stays a line.
         let path: String = path.chars().take(100).collect();
-        eprintln!(
-            "[serve] {method} {path} -> {}: {reason}",
-            resp.status().as_u16()
-        );
+        eprintln!("[serve] {method} {path} -> {}: {reason}", resp.status().as_u16());
     }
     resp
 }
@@ -296,18 +263,9 @@ mod tests {
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(!e.message.contains("secret"), "{}", e.message);
         let e = parse_inputs(br#"{"inputs": "secret"#, 4).unwrap_err();
-        assert_eq!(
-            (e.status, e.error_type),
-            (StatusCode::BAD_REQUEST, "malformed_json")
-        );
+        assert_eq!((e.status, e.error_type), (StatusCode::BAD_REQUEST, "malformed_json"));
         assert!(!e.message.contains("secret"), "{}", e.message);
-        for bad in [
-            &br#"{"inputs": []}"#[..],
-            br#"{"inputs": ["a","b","c","d","e"]}"#,
-            br#"{}"#,
-            br#"[1]"#,
-            br#"{"inputs": ""}"#,
-        ] {
+        for bad in [&br#"{"inputs": []}"#[..], br#"{"inputs": ["a","b","c","d","e"]}"#, br#"{}"#, br#"[1]"#, br#"{"inputs": ""}"#] {
             let e = parse_inputs(bad, 4).unwrap_err();
             assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", e.message);
         }
@@ -318,14 +276,8 @@ mod tests {
         let mut h = HeaderMap::new();
         assert!(check_json_content_type(&h).is_err());
         h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
-        assert_eq!(
-            check_json_content_type(&h).unwrap_err().status,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        );
-        h.insert(
-            header::CONTENT_TYPE,
-            "application/json; charset=utf-8".parse().unwrap(),
-        );
+        assert_eq!(check_json_content_type(&h).unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        h.insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
         assert!(check_json_content_type(&h).is_ok());
     }
 }

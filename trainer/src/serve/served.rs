@@ -26,10 +26,7 @@ pub enum ModelKind {
 pub fn detect(dir: &Path) -> Result<ModelKind, RunError> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        RunError::BadInput(format!(
-            "{}: cannot read: {e} (is --model a model directory?)",
-            path.display()
-        ))
+        RunError::BadInput(format!("{}: cannot read: {e} (is --model a model directory?)", path.display()))
     })?;
     let cfg: Value = serde_json::from_str(&text)
         .map_err(|e| RunError::BadInput(format!("{}: invalid JSON: {e}", path.display())))?;
@@ -39,9 +36,7 @@ pub fn detect(dir: &Path) -> Result<ModelKind, RunError> {
         .filter_map(Value::as_str)
         .find(|a| a.ends_with("ForCausalLM") || a.ends_with("LMHeadModel"));
     Ok(match causal {
-        Some(a) => ModelKind::CausalLm {
-            architecture: a.to_string(),
-        },
+        Some(a) => ModelKind::CausalLm { architecture: a.to_string() },
         None => ModelKind::Classifier,
     })
 }

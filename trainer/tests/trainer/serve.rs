@@ -26,10 +26,7 @@ fn serve_answers_as_predict_does_with_health_info_and_healthcheck() {
     let server = Server::start(&model, &[]);
 
     let health = request(server.port, "GET", "/health", &[], b"");
-    assert_eq!(
-        (health.status, health.json()),
-        (200, json!({"status": "ok"}))
-    );
+    assert_eq!((health.status, health.json()), (200, json!({"status": "ok"})));
     let info = request(server.port, "GET", "/info", &[], b"").json();
     assert_eq!(info["labels"], json!(LABELS));
     assert_eq!(info["task"], "text-classification");
@@ -56,11 +53,7 @@ fn serve_answers_as_predict_does_with_health_info_and_healthcheck() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("answered 404"));
     drop(server);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     assert_eq!(hc(closed, "/health").status.code(), Some(1));
 }
 
@@ -71,67 +64,17 @@ fn bad_requests_get_json_errors_with_their_status_and_no_texts_in_the_log() {
     let server = Server::start(&model, &["--max-body-bytes", "2048", "--max-batch", "2"]);
     let json_ct = [("Content-Type", "application/json")];
     let cases: Vec<(u16, &str, crate::serving_common::Response)> = vec![
-        (
-            400,
-            "malformed_json",
-            request(
-                server.port,
-                "POST",
-                "/predict",
-                &json_ct,
-                format!("{{\"inputs\": \"{SECRET}").as_bytes(),
-            ),
-        ),
-        (
-            415,
-            "unsupported_media_type",
-            request(
-                server.port,
-                "POST",
-                "/predict",
-                &[],
-                json!({"inputs": SECRET}).to_string().as_bytes(),
-            ),
-        ),
-        (
-            415,
-            "unsupported_media_type",
-            request(
-                server.port,
-                "POST",
-                "/predict",
-                &[("Content-Type", "text/plain")],
-                json!({"inputs": SECRET}).to_string().as_bytes(),
-            ),
-        ),
-        (
-            413,
-            "payload_too_large",
-            server.predict(&json!({"inputs": SECRET.repeat(100)})),
-        ),
+        (400, "malformed_json", request(server.port, "POST", "/predict", &json_ct, format!("{{\"inputs\": \"{SECRET}").as_bytes())),
+        (415, "unsupported_media_type", request(server.port, "POST", "/predict", &[], json!({"inputs": SECRET}).to_string().as_bytes())),
+        (415, "unsupported_media_type", request(server.port, "POST", "/predict", &[("Content-Type", "text/plain")], json!({"inputs": SECRET}).to_string().as_bytes())),
+        (413, "payload_too_large", server.predict(&json!({"inputs": SECRET.repeat(100)}))),
         (422, "validation", server.predict(&json!({"inputs": []}))),
         (422, "validation", server.predict(&json!({"inputs": ""}))),
-        (
-            422,
-            "validation",
-            server.predict(&json!({"inputs": [SECRET, SECRET, SECRET]})),
-        ),
-        (
-            422,
-            "validation",
-            server.predict(&json!({"inputs": [SECRET, 5]})),
-        ),
+        (422, "validation", server.predict(&json!({"inputs": [SECRET, SECRET, SECRET]}))),
+        (422, "validation", server.predict(&json!({"inputs": [SECRET, 5]}))),
         (422, "validation", server.predict(&json!({"text": SECRET}))),
-        (
-            404,
-            "not_found",
-            request(server.port, "GET", "/v1/completions", &[], b""),
-        ),
-        (
-            405,
-            "method_not_allowed",
-            request(server.port, "GET", "/predict", &[], b""),
-        ),
+        (404, "not_found", request(server.port, "GET", "/v1/completions", &[], b"")),
+        (405, "method_not_allowed", request(server.port, "GET", "/predict", &[], b"")),
     ];
     for (status, error_type, resp) in &cases {
         assert_eq!(resp.status, *status, "{}", resp.body);
@@ -145,15 +88,9 @@ fn bad_requests_get_json_errors_with_their_status_and_no_texts_in_the_log() {
     assert_eq!(ok.status, 200, "{}", ok.body);
     let log = server.log();
     for (status, _, _) in &cases {
-        assert!(
-            log.contains(&format!("-> {status}:")),
-            "{status} not logged:\n{log}"
-        );
+        assert!(log.contains(&format!("-> {status}:")), "{status} not logged:\n{log}");
     }
-    assert!(
-        log.contains("POST /predict -> 413: request body over 2048 bytes"),
-        "{log}"
-    );
+    assert!(log.contains("POST /predict -> 413: request body over 2048 bytes"), "{log}");
     assert!(!log.contains(SECRET), "the log holds an input text:\n{log}");
 }
 
@@ -175,10 +112,7 @@ fn serve_refuses_a_causal_lm_with_one_line() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("LlamaForCausalLM is a causal language model"),
-        "{err}"
-    );
+    assert!(err.contains("LlamaForCausalLM is a causal language model"), "{err}");
     assert!(err.contains("/v1/completions"), "{err}");
 }
 
@@ -202,20 +136,12 @@ fn minilm_serve_equals_predict_and_sigterm_finishes_the_request_in_flight() {
 
     // A batch long enough to be in flight when the signal comes (64 texts of ~500 tokens).
     let long: Vec<String> = (0..64)
-        .map(|i| {
-            format!("row {i}: ") + &"the service was slow but the staff were kind . ".repeat(50)
-        })
+        .map(|i| format!("row {i}: ") + &"the service was slow but the staff were kind . ".repeat(50))
         .collect();
     let port = server.port;
     let body = json!({ "inputs": long }).to_string();
     let client = std::thread::spawn(move || {
-        request(
-            port,
-            "POST",
-            "/predict",
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-        )
+        request(port, "POST", "/predict", &[("Content-Type", "application/json")], body.as_bytes())
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
     sigterm(&server.child);

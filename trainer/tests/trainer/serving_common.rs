@@ -47,15 +47,7 @@ impl Server {
     /// Starts `serve --model model --port 0 args...` and waits for its `serving ... on` line.
     pub fn start(model: &Path, args: &[&str]) -> Server {
         let mut child = common::trainer()
-            .args([
-                "--threads",
-                "2",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-            ])
+            .args(["--threads", "2", "serve", "--host", "127.0.0.1", "--port", "0"])
             .arg("--model")
             .arg(model)
             .args(args)
@@ -69,11 +61,7 @@ impl Server {
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .split(" on ")
-                    .nth(1)
-                    .filter(|_| line.contains("serving"))
-                {
+                if let Some(addr) = line.split(" on ").nth(1).filter(|_| line.contains("serving")) {
                     let _ = tx.send(addr.trim().to_string());
                 }
                 let mut l = sink.lock().unwrap();
@@ -164,10 +152,7 @@ pub fn read_response(s: &mut TcpStream) -> Response {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         dechunk(body)
     } else {
         body.to_string()
@@ -213,10 +198,7 @@ pub fn assert_same_predictions(served: &serde_json::Value, cli: &[serde_json::Va
         assert_eq!(list.len(), p["probabilities"].as_object().unwrap().len());
         assert_eq!(list[0]["label"], p["label"], "top label");
         let scores: Vec<f64> = list.iter().map(|e| e["score"].as_f64().unwrap()).collect();
-        assert!(
-            scores.windows(2).all(|w| w[0] >= w[1]),
-            "sorted: {scores:?}"
-        );
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted: {scores:?}");
         for e in list {
             let label = e["label"].as_str().unwrap();
             let want = p["probabilities"][label].as_f64().unwrap();
