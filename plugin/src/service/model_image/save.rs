@@ -80,7 +80,9 @@ fn parent(out: &Path) -> PathBuf {
 }
 
 fn disk(e: &std::io::Error, out: &Path) -> anyhow::Error {
-    let full = e.raw_os_error() == Some(libc::ENOSPC);
+    // tempfile wraps its errors with the path: the kind survives, the raw code may not.
+    let full =
+        e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == std::io::ErrorKind::StorageFull;
     fail_hint(
         if full {
             ExitCode::DiskFull
