@@ -2,7 +2,8 @@
 # THE test command (README; `.ci/run` runs it with CI=true).
 #
 # Installs what a fresh machine lacks (a running engine, Compose v2), fetches the real fixtures,
-# starts a real MLflow server on 127.0.0.1 for the tracking tests (FINETUNE_TEST_MLFLOW_URI),
+# starts a real MLflow server on 127.0.0.1 for the tracking tests (FINETUNE_TEST_MLFLOW_URI) and a
+# real image registry on 127.0.0.1 for the packaging tests (FINETUNE_TEST_REGISTRY),
 # then: rustfmt, clippy, one static release build of every binary for the host triple, the whole
 # test suite against those binaries (the end-to-end tests find them in target/<triple>/release),
 # the CUDA feature build, and, in CI or with --full, the offline multi-stage image build from source
@@ -82,17 +83,30 @@ stop_mlflow() {
     if [ -s "$mlflow_dir/server.pid" ]; then kill "$(cat "$mlflow_dir/server.pid")" 2>/dev/null || true; fi
     rm -rf "$mlflow_dir"
 }
-trap stop_mlflow EXIT
+# A real registry (Debian's docker-registry) for the packaging tests (tests/e2e/package.rs).
+registry_dir="$(mktemp -d "${TMPDIR:-/tmp}/finetune-registry.XXXXXX")"
+stop_servers() {
+    stop_mlflow
+    if [ -s "$registry_dir/registry.pid" ]; then kill "$(cat "$registry_dir/registry.pid")" 2>/dev/null || true; fi
+    rm -rf "$registry_dir"
+}
+trap stop_servers EXIT
 start_mlflow() {
     local uri
     uri="$(scripts/start-mlflow.sh --dir "$mlflow_dir")" || return 1
     export FINETUNE_TEST_MLFLOW_URI="$uri"
+}
+start_registry() {
+    local addr
+    addr="$(scripts/start-registry.sh --dir "$registry_dir")" || return 1
+    export FINETUNE_TEST_REGISTRY="$addr"
 }
 
 step "engine (scripts/ensure-docker.sh)" scripts/ensure-docker.sh
 step "compose v2 (scripts/install-compose.sh)" scripts/install-compose.sh
 step "fixtures (scripts/fetch-fixtures.sh)" fetch_fixtures
 step "MLflow server (scripts/start-mlflow.sh)" start_mlflow
+step "image registry (scripts/start-registry.sh)" start_registry
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --locked --workspace --all-targets -- -D warnings
 if step "static release build ($triple)" static_build; then

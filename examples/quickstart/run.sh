@@ -5,6 +5,8 @@
 #   3. the plugin and the static trainer built with cargo; the plugin installed in ~/.docker/cli-plugins
 #   4. docker finetune build (runtime image from the static binary: no pull, seconds)
 #   5. docker finetune up, then the eval accuracy from run.json and where the model is
+#   6. docker finetune package: the model image; `classifier` serves it, and two tweets are classified
+#      over HTTP (POST /predict on 127.0.0.1:${CLASSIFIER_PORT:-8080})
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -50,4 +52,22 @@ print(f"eval accuracy: {ev.get('accuracy', float('nan')):.3f} "
       f"{run.get('steps')} steps in {run.get('duration_s', 0):.0f} s)")
 print(f"model: {out / 'model'}")
 PY
-echo "try it: (cd examples/quickstart && docker compose up classifier)"
+
+echo "==> docker finetune package sentiment"
+tag="$(docker finetune package sentiment | sed -n 's/^tag *//p')"
+echo "MODEL_IMAGE=$tag" >"$here/.env"
+echo "==> docker compose up -d --wait classifier ($tag)"
+docker compose up -d --wait classifier
+python3 - "${CLASSIFIER_PORT:-8080}" <<'PY'
+import json, sys, urllib.request
+port = sys.argv[1]
+texts = ["what a lovely flight, thank you", "two hours on hold and my bag is lost"]
+req = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=json.dumps({"inputs": texts}).encode(),
+                             headers={"Content-Type": "application/json"})
+answer = json.load(urllib.request.urlopen(req, timeout=60))
+print()
+for text, scores in zip(texts, answer):
+    best = max(scores, key=lambda s: s["score"]) if isinstance(scores, list) else scores
+    print(f"classifier: {text!r} -> {best['label']} ({best['score']:.2f})")
+PY
+echo "serving at http://127.0.0.1:${CLASSIFIER_PORT:-8080} (docker compose down stops it)"

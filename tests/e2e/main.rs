@@ -14,6 +14,7 @@ mod data_image;
 mod gpu;
 mod image;
 mod lifecycle;
+mod package;
 mod provider;
 mod quickstart;
 mod redaction;

@@ -1,9 +1,12 @@
 //! The quickstart example end to end on real MiniLM and tweets: `docker finetune up` trains,
-//! and the output holds the model, the run record and a falling loss.
+//! and the output holds the model, the run record and a falling loss; then `package` makes the
+//! model image, the stack's `classifier` serves it (`docker compose up --wait`, the image's health
+//! check), and `POST /predict` over HTTP gives the labels `finetune-trainer predict` gives.
 
 use crate::setup;
 use finetune_spec::contract::ExitReason;
-use finetune_tests::{outputs, project, project::Project, skip_or_fail};
+use finetune_tests::served::{self, Cleanup};
+use finetune_tests::{http, outputs, project, project::Project, skip_or_fail};
 
 #[test]
 fn quickstart_up_trains_minilm_and_writes_outputs() {
@@ -41,4 +44,46 @@ fn quickstart_up_trains_minilm_and_writes_outputs() {
         last < first,
         "loss did not fall: first third {first:.4}, last third {last:.4}"
     );
+
+    // The stack serves the model: package, then `classifier` from the image.
+    let cleanup = Cleanup::new(env);
+    let pkg = p.finetune(&["package", "sentiment"]);
+    assert_eq!(pkg.code, Some(0), "{pkg}");
+    let tag = pkg
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tag"))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|| panic!("no tag line: {pkg}"));
+    cleanup.image(&tag);
+    assert!(
+        tag.starts_with(&format!("{}/sentiment:v1-minilm-", p.name)),
+        "{tag}"
+    );
+    let labels = served::labels(env, &tag).unwrap();
+    assert_eq!(
+        labels["io.docker-finetune.config-hash"],
+        record.config_hash.as_str()
+    );
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    std::fs::write(
+        p.path(".env"),
+        format!("MODEL_IMAGE={tag}\nCLASSIFIER_PORT={port}\n"),
+    )
+    .unwrap();
+    let up = p.compose(&["up", "-d", "--wait", "classifier"]);
+    assert_eq!(up.code, Some(0), "{up}");
+    let addr = format!("127.0.0.1:{port}");
+    let texts = [
+        "what a lovely flight, thank you",
+        "two hours on hold and my bag is lost",
+    ];
+    let trainer = format!("docker-finetune/trainer:{}", crate::plugin_version());
+    let expected = served::trainer_predict(env, &trainer, &out.join("model"), &texts).unwrap();
+    assert_eq!(served::predict(&addr, &texts).unwrap(), expected);
+    assert_eq!(http::get(&addr, "/health").unwrap().status, 200);
 }

@@ -7,12 +7,15 @@
 //!   from `finetune_fixtures`, for tests where speed matters, or the real MiniLM fixtures).
 //! - [`engine`] serialises tests on the engine and removes what a test created, even on failure.
 //! - [`outputs`] reads what the trainer wrote (`metrics.jsonl`, `run.json`).
+//! - [`http`] sends raw HTTP requests to served model images; [`served`] runs them.
 
 pub mod bins;
 pub mod engine;
 pub mod env;
+pub mod http;
 pub mod outputs;
 pub mod project;
+pub mod served;
 
 use std::path::PathBuf;
 

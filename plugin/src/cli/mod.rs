@@ -6,12 +6,14 @@
 //! (`-f`, `-p`, `--project-directory`, `--env-file`, `--profile`).
 
 pub mod build;
+pub mod bundle;
 pub mod config;
 pub mod data;
 pub mod doctor;
 pub mod down;
 pub mod export;
 pub mod logs;
+pub mod package;
 pub mod ps;
 pub mod runs;
 pub mod up;
@@ -113,6 +115,10 @@ pub enum Command {
     Down(down::DownArgs),
     /// List finished runs with metrics, hashes and output paths
     Runs(runs::RunsArgs),
+    /// Build a model image of a job's latest finished run (`serve` as its command); --push
+    Package(package::PackageArgs),
+    /// Write a `docker save` archive of a job's model image (and the trainer's), for offline hosts
+    Bundle(bundle::BundleArgs),
     /// Check the engine, Compose, buildx, GPU runtime, disk and shm
     Doctor(doctor::DoctorArgs),
 }

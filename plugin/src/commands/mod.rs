@@ -3,12 +3,14 @@
 //! what two of them share lives in `service/`, and no command imports another.
 
 pub mod build;
+pub mod bundle;
 pub mod config;
 pub mod data;
 pub mod doctor;
 pub mod down;
 pub mod export;
 pub mod logs;
+pub mod package;
 pub mod provider;
 pub mod ps;
 pub mod runs;
@@ -170,6 +172,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(a) => logs::run(&ctx, a.into()).await,
         Command::Down(a) => down::run(&ctx, a.into()).await,
         Command::Runs(a) => runs::run(&ctx, a.into()),
+        Command::Package(a) => package::run(&ctx, a.into()).await,
+        Command::Bundle(a) => bundle::run(&ctx, a.into()).await,
         Command::Doctor(a) => doctor::run(&ctx, a.into()).await,
     }
 }

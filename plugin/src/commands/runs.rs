@@ -1,6 +1,7 @@
 //! `runs`: finished runs from the `run.json` in each job's output directory (and its `smoke/`
 //! run): exit reason, metrics (with each label's F1 when the run recorded per-class scores),
-//! config and dataset hashes, output path. No engine needed.
+//! config and dataset hashes, output path, and the model images `package` made of the run (from
+//! its `.finetune/packages.json`: tag, and the registry digest once pushed). No engine needed.
 //!
 //! `--sync` first sends each tracked job's output directory to its MLflow server, through the
 //! same [`Syncer::poll`] that `up` runs while it follows a job: what `up` could not send (the
@@ -12,6 +13,7 @@ use crate::cli::TableFormat;
 use crate::commands::{select_jobs, Ctx};
 use crate::exit::{fail_hint, ExitCode};
 use crate::service::mlflow::{self, client, sync::Syncer};
+use crate::service::model_image::ledger::{Ledger, PackagedImage};
 use crate::service::progress::format_duration;
 use crate::ui;
 use comfy_table::{presets, Table};
@@ -45,6 +47,9 @@ pub struct Run {
     pub smoke: bool,
     #[serde(flatten)]
     pub record: RunRecord,
+    /// The model images made of this run, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackagedImage>,
 }
 
 /// The runs recorded under an output directory (the run itself and its smoke run).
@@ -56,11 +61,13 @@ pub fn read_runs(output_dir: &Path) -> Vec<Run> {
     .into_iter()
     .filter_map(|(dir, smoke)| {
         let text = std::fs::read_to_string(dir.join(output::RUN_RECORD)).ok()?;
-        let record = serde_json::from_str(&text).ok()?;
+        let record: RunRecord = serde_json::from_str(&text).ok()?;
+        let packages = Ledger::load(&dir).images(&record).to_vec();
         Some(Run {
             output: dir,
             smoke,
             record,
+            packages,
         })
     })
     .collect()
@@ -167,12 +174,27 @@ fn class_f1(e: &EvalMetrics) -> String {
     each.join(" ")
 }
 
+/// The run's model images, one a line: the tag, and the digest once pushed; `-` for none.
+fn images(packages: &[PackagedImage]) -> String {
+    if packages.is_empty() {
+        return "-".into();
+    }
+    let each: Vec<String> = packages
+        .iter()
+        .map(|p| match &p.digest {
+            Some(d) => format!("{} ({d})", p.tag),
+            None => p.tag.clone(),
+        })
+        .collect();
+    each.join("\n")
+}
+
 pub fn table(runs: &[Run]) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
     t.set_header(vec![
         "JOB", "RESULT", "STEPS", "EPOCHS", "LOSS", "EVAL ACC", "EVAL F1", "CLASS F1", "DURATION",
-        "CONFIG", "DATA", "FINISHED", "OUTPUT",
+        "CONFIG", "DATA", "FINISHED", "IMAGE", "OUTPUT",
     ]);
     for r in runs {
         let rec = &r.record;
@@ -203,6 +225,7 @@ pub fn table(runs: &[Run]) -> String {
                 .map(|h| short(h))
                 .unwrap_or_else(|| "-".into()),
             rec.finished_at.clone(),
+            images(&r.packages),
             r.output.display().to_string(),
         ]);
     }
@@ -244,6 +267,30 @@ mod tests {
         assert!(read_runs(&dir.path().join("nope")).is_empty());
         // A record from before per-class scores shows `-` for them.
         assert!(!t.contains("neutral:"));
+        assert!(json[0].get("packages").is_none());
+
+        // A packaged run shows its images; the smoke run's ledger is its own.
+        let mut ledger = Ledger::default();
+        ledger.add(
+            &runs[0].record,
+            PackagedImage {
+                tag: "p/a:v1-m-20261207".into(),
+                id: "sha256:1".into(),
+                digest: Some("127.0.0.1:5000/p/a@sha256:2".into()),
+                ..Default::default()
+            },
+        );
+        ledger.save(dir.path()).unwrap();
+        let runs = read_runs(dir.path());
+        assert_eq!(runs[0].packages.len(), 1);
+        assert!(runs[1].packages.is_empty());
+        let t = table(&runs);
+        assert!(
+            t.contains("p/a:v1-m-20261207 (127.0.0.1:5000/p/a@sha256:2)"),
+            "{t}"
+        );
+        let json = serde_json::to_value(&runs).unwrap();
+        assert_eq!(json[0]["packages"][0]["tag"], "p/a:v1-m-20261207");
     }
 
     #[test]

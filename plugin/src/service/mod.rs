@@ -11,7 +11,8 @@
 //! - [`data_image`]: dataset images: building them, their ids, copying files out of them;
 //! - [`containers`]: finding, waiting for and removing job containers;
 //! - [`progress`]: a job's progress from its `metrics.jsonl`;
-//! - [`mlflow`]: experiment tracking on an MLflow server, from the output directory.
+//! - [`mlflow`]: experiment tracking on an MLflow server, from the output directory;
+//! - [`model_image`]: model images of finished runs (`package`, `bundle`): build, push, save.
 
 pub mod containers;
 pub mod context;
@@ -23,6 +24,7 @@ pub mod image;
 pub mod jobs;
 pub mod launch;
 pub mod mlflow;
+pub mod model_image;
 pub mod outputs;
 pub mod progress;
 
