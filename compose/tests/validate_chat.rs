@@ -51,13 +51,20 @@ fn conversations_are_rendered_counted_and_the_trained_part_shown() {
     let f = &r.generation[0];
     assert_eq!((f.rows, f.good_rows, f.duplicates), (3, 3, 1));
     // Byte-level BPE without merges: one token per byte, one per special token.
-    let system = "system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face";
-    let first = 2 * 3 + system.len() + 1 + "user\nHi".len() + 1 + "assistant\nHello!".len() + 1;
+    let tokens = |text: &str| {
+        text.replace("<|im_start|>", "S")
+            .replace("<|im_end|>", "E")
+            .len()
+    };
+    let first = tokens(&f.example.as_ref().unwrap().1.text);
+    let second = tokens(
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n\
+         <|im_start|>assistant\n4<|im_end|>\n<|im_start|>user\n3+3?<|im_end|>\n<|im_start|>assistant\n6<|im_end|>\n",
+    );
     let t: &TokenStats = f.tokens.as_ref().unwrap();
-    assert_eq!(t.rows, 3);
+    assert_eq!((t.rows, t.max, t.total), (3, first, 2 * first + second));
     // Each reply trains its text and its `<|im_end|>`: 6 + 1 per first row, 1 + 1 twice in the second.
     assert_eq!(t.trained, 7 + 4 + 7);
-    assert!(t.max > first && t.total > 2 * first, "{t:?}");
     assert_eq!(t.truncated, 0);
     let shown = f.example_lines(Marks::PLAIN).unwrap();
     assert!(shown.starts_with("example (line 1), the trained part in [[ ]]:\n"), "{shown}");
@@ -183,7 +190,8 @@ fn a_model_without_a_chat_template_says_what_to_set() {
     let r = report(&p);
     assert!(r.diagnostics.is_empty(), "{:#?}", texts(&r.diagnostics));
     let shown = r.generation[0].example_lines(Marks::PLAIN).unwrap();
-    assert!(shown.contains("  | user: Hi\n  | assistant: [[Hello!]]"), "{shown}");
+    // This template has no generation prompt, so the turn's header is trained too.
+    assert!(shown.contains("  | user: Hi\n  | [[assistant: Hello!]]"), "{shown}");
 }
 
 #[test]
@@ -282,7 +290,7 @@ pub fn validate_chatterbot(model: &Path) -> Option<(DataReport, usize, usize)> {
     let split =
         finetune_fixtures::chatterbot::write_messages(&src, &dir.path().join("chat"), 10).unwrap();
     let compose = format!(
-        "x-finetune:\n  jobs:\n    j: {{task: text-generation, model: {}, output: o, data: {{train: chat/train.jsonl, eval: chat/eval.jsonl}}}}\n",
+        "x-finetune:\n  jobs:\n    j: {{task: text-generation, model: {}, output: o, train: {{max_length: 512}}, data: {{train: chat/train.jsonl, eval: chat/eval.jsonl}}}}\n",
         model.display()
     );
     std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
@@ -298,7 +306,8 @@ fn chatterbot_conversations_validate_and_count() {
     let Some((r, train, eval)) = validate_chatterbot(model.path()) else {
         return;
     };
-    assert!(r.diagnostics.is_empty(), "{:#?}", texts(&r.diagnostics));
+    // The byte tokenizer makes long rows: warnings about truncation, no errors.
+    assert!(!r.diagnostics.iter().any(Diagnostic::is_error), "{:#?}", texts(&r.diagnostics));
     assert!(train > 1500 && eval > 100, "{train} train, {eval} eval");
     let (t, e) = (&r.generation[0], &r.generation[1]);
     assert_eq!((t.good_rows, t.duplicates), (train, 0), "de-duplicated");
