@@ -120,8 +120,7 @@ pub fn check(job: &Job) -> DataReport {
         };
         let rel = format!("data.{role}");
         let key = format!("{}.{rel}", job.key_path);
-        let scan = match chat::scan_examples(file, &spec.data, spec.train.loss_on, MAX_ROW_ERRORS)
-        {
+        let scan = match chat::scan_examples(file, &spec.data, spec.train.loss_on, MAX_ROW_ERRORS) {
             Ok(scan) => scan,
             Err(e) => {
                 let d = Diagnostic::error(job.position_of(&rel), &key, e.to_string());
@@ -130,7 +129,9 @@ pub fn check(job: &Job) -> DataReport {
             }
         };
         for (line, place, msg) in &scan.errors {
-            report.diagnostics.push(row_error(file, &key, *line, place, msg));
+            report
+                .diagnostics
+                .push(row_error(file, &key, *line, place, msg));
         }
         if scan.bad_rows > scan.errors.len() {
             report.diagnostics.push(Diagnostic::error(
@@ -161,7 +162,9 @@ pub fn check(job: &Job) -> DataReport {
                 .collect(),
         });
     }
-    report.diagnostics.extend(eval_overlap(job, &report.generation));
+    report
+        .diagnostics
+        .extend(eval_overlap(job, &report.generation));
     report
 }
 
@@ -215,7 +218,8 @@ fn count(
                 Ok(enc) => {
                     let labels =
                         chat::label_mask(enc.get_ids(), enc.get_offsets(), &rendered.spans);
-                    let trained = |ls: &[i64]| ls.iter().filter(|&&l| l != chat::IGNORE_INDEX).count();
+                    let trained =
+                        |ls: &[i64]| ls.iter().filter(|&&l| l != chat::IGNORE_INDEX).count();
                     let n = enc.get_ids().len();
                     stats.rows += 1;
                     stats.total += n;

@@ -60,7 +60,9 @@ pub fn check_model_dir(job: &Job) -> Vec<Diagnostic> {
     } else {
         match model_files::check_config_for(&dir.join("config.json"), task) {
             Ok(model_type) => {
-                let arch = model_type.as_deref().and_then(Architecture::from_model_type);
+                let arch = model_type
+                    .as_deref()
+                    .and_then(Architecture::from_model_type);
                 out.extend(arch.and_then(|a| check_lora_targets(job, a)));
             }
             Err(e) => out.push(file_error(&e, task, error)),

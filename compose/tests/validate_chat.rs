@@ -67,11 +67,23 @@ fn conversations_are_rendered_counted_and_the_trained_part_shown() {
     assert_eq!(t.trained, 7 + 4 + 7);
     assert_eq!(t.truncated, 0);
     let shown = f.example_lines(Marks::PLAIN).unwrap();
-    assert!(shown.starts_with("example (line 1), the trained part in [[ ]]:\n"), "{shown}");
-    assert!(shown.contains("  | <|im_start|>assistant\n  | [[Hello!<|im_end|>]]"), "{shown}");
+    assert!(
+        shown.starts_with("example (line 1), the trained part in [[ ]]:\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("  | <|im_start|>assistant\n  | [[Hello!<|im_end|>]]"),
+        "{shown}"
+    );
     let summary = f.summary(128);
-    assert!(summary.starts_with("3 rows (3 usable, messages), 1 duplicate; tokens: "), "{summary}");
-    assert!(summary.contains(", 18 trained; 0 rows longer than max_length 128"), "{summary}");
+    assert!(
+        summary.starts_with("3 rows (3 usable, messages), 1 duplicate; tokens: "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(", 18 trained; 0 rows longer than max_length 128"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -95,13 +107,23 @@ fn the_real_tokenizer_labels_exactly_the_reply_and_its_end_token() {
     .unwrap();
     let enc = tok.encode(r.text.as_str(), r.add_special_tokens).unwrap();
     let labels = finetune_spec::chat::label_mask(enc.get_ids(), enc.get_offsets(), &r.spans);
-    let trained: Vec<u32> = labels.iter().filter(|&&l| l >= 0).map(|&l| l as u32).collect();
-    assert_eq!(tok.decode(&trained, false).unwrap(), "Hello there<|im_end|>");
+    let trained: Vec<u32> = labels
+        .iter()
+        .filter(|&&l| l >= 0)
+        .map(|&l| l as u32)
+        .collect();
+    assert_eq!(
+        tok.decode(&trained, false).unwrap(),
+        "Hello there<|im_end|>"
+    );
     // The special tokens are single tokens (ids 1 and 2), not their characters.
     assert_eq!(enc.get_ids()[0], 1);
     assert_eq!(*trained.last().unwrap(), 2);
     // Everything before the reply, the final newline included, is ignored.
-    assert_eq!(labels.iter().filter(|&&l| l < 0).count(), labels.len() - trained.len());
+    assert_eq!(
+        labels.iter().filter(|&&l| l < 0).count(),
+        labels.len() - trained.len()
+    );
     assert_eq!(*labels.last().unwrap(), finetune_spec::chat::IGNORE_INDEX);
 }
 
@@ -134,7 +156,8 @@ fn malformed_rows_are_errors_at_their_line() {
 
 #[test]
 fn prompt_completion_rows_need_their_completion() {
-    let train = "{\"prompt\": \"Q: hi\", \"completion\": \" A: hello\"}\n{\"prompt\": \"Q: bye\"}\n";
+    let train =
+        "{\"prompt\": \"Q: hi\", \"completion\": \" A: hello\"}\n{\"prompt\": \"Q: bye\"}\n";
     let (_d, p) = with_job(&[("train.jsonl", train)], "data: {train: train.jsonl}");
     let r = report(&p);
     assert_eq!(texts(&r.diagnostics).len(), 1);
@@ -177,11 +200,19 @@ fn max_length_truncation_is_counted_and_rows_left_untrained_are_a_warning() {
 fn a_model_without_a_chat_template_says_what_to_set() {
     let (dir, p) = with_job(&[("train.jsonl", GOOD)], "data: {train: train.jsonl}");
     let config = finetune_fixtures::causal::tokenizer_config_json(None);
-    std::fs::write(dir.path().join("m/tokenizer_config.json"), config.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("m/tokenizer_config.json"),
+        config.to_string(),
+    )
+    .unwrap();
     let ds = report(&p).diagnostics;
     assert_eq!(ds.len(), 1, "{:#?}", texts(&ds));
     assert_eq!(ds[0].path, "x-finetune.jobs.j.model");
-    assert!(ds[0].message.contains("set `data.chat_template`"), "{}", ds[0].message);
+    assert!(
+        ds[0].message.contains("set `data.chat_template`"),
+        "{}",
+        ds[0].message
+    );
     // `data.chat_template` renders them instead.
     let (_d, p) = with_job(
         &[("train.jsonl", GOOD)],
@@ -191,7 +222,10 @@ fn a_model_without_a_chat_template_says_what_to_set() {
     assert!(r.diagnostics.is_empty(), "{:#?}", texts(&r.diagnostics));
     let shown = r.generation[0].example_lines(Marks::PLAIN).unwrap();
     // This template has no generation prompt, so the turn's header is trained too.
-    assert!(shown.contains("  | user: Hi\n  | [[assistant: Hello!]]"), "{shown}");
+    assert!(
+        shown.contains("  | user: Hi\n  | [[assistant: Hello!]]"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -250,11 +284,19 @@ fn a_gguf_model_file_is_accepted_by_its_magic() {
     let compose = "x-finetune:\n  jobs:\n    j: {task: text-generation, model: m.gguf, output: o, data: {train: t.jsonl, chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}'}}\n";
     std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
     let p = load_project(&options(dir.path())).unwrap();
-    let ds = validate(&p, &ValidateOptions { check_data: true, data_check: None });
+    let ds = validate(
+        &p,
+        &ValidateOptions {
+            check_data: true,
+            data_check: None,
+        },
+    );
     assert!(ds.is_empty(), "{:#?}", texts(&ds));
     let f = &check_data(&p.jobs[0]).generation[0];
     assert!(f.tokens.is_none(), "a GGUF's tokenizer is not read here");
-    assert!(f.summary(128).ends_with("tokens not counted (no tokenizer.json in the model directory)"));
+    assert!(f
+        .summary(128)
+        .ends_with("tokens not counted (no tokenizer.json in the model directory)"));
 }
 
 /// `$FINETUNE_FIXTURES`, else `<repo>/.fixtures`.
@@ -307,8 +349,13 @@ fn chatterbot_conversations_validate_and_count() {
         return;
     };
     // The byte tokenizer makes long rows: warnings about truncation, no errors.
-    assert!(!r.diagnostics.iter().any(Diagnostic::is_error), "{:#?}", texts(&r.diagnostics));
-    assert!(train > 1500 && eval > 100, "{train} train, {eval} eval");
+    assert!(
+        !r.diagnostics.iter().any(Diagnostic::is_error),
+        "{:#?}",
+        texts(&r.diagnostics)
+    );
+    // About 2,300 pairs in the corpus, 898 once repeats are dropped (1.3.3).
+    assert!(train > 700 && eval > 50, "{train} train, {eval} eval");
     let (t, e) = (&r.generation[0], &r.generation[1]);
     assert_eq!((t.good_rows, t.duplicates), (train, 0), "de-duplicated");
     assert_eq!(e.good_rows, eval);

@@ -32,13 +32,19 @@ pub struct DataSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<DataShape>,
     /// Field holding a conversation, `[{role, content}]` (text-generation).
-    #[serde(default = "default_messages", skip_serializing_if = "is_default_messages")]
+    #[serde(
+        default = "default_messages",
+        skip_serializing_if = "is_default_messages"
+    )]
     pub messages: String,
     /// Field holding the prompt (text-generation).
     #[serde(default = "default_prompt", skip_serializing_if = "is_default_prompt")]
     pub prompt: String,
     /// Field holding the completion of `prompt` (text-generation).
-    #[serde(default = "default_completion", skip_serializing_if = "is_default_completion")]
+    #[serde(
+        default = "default_completion",
+        skip_serializing_if = "is_default_completion"
+    )]
     pub completion: String,
     /// A Jinja chat template for `messages` rows, in place of the model's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]

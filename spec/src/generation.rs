@@ -115,7 +115,13 @@ impl Architecture {
         match self {
             Architecture::Bert => &["query", "key", "value", "dense"],
             Architecture::Llama => &[
-                "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
             ],
             Architecture::Gpt2 => &["c_attn", "c_proj", "c_fc"],
         }
@@ -136,7 +142,11 @@ impl Architecture {
     pub fn lora_targets(self, lora: &crate::LoraSpec) -> Vec<String> {
         let bert_default = Architecture::Bert.default_lora_targets();
         if self != Architecture::Bert && lora.targets == bert_default {
-            return self.default_lora_targets().iter().map(|s| s.to_string()).collect();
+            return self
+                .default_lora_targets()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         }
         lora.targets.clone()
     }
@@ -166,9 +176,15 @@ pub(crate) fn check(job: &JobSpec) -> Vec<SpecProblem> {
             let d = &job.data;
             let set = [
                 ("data.shape", d.shape.is_some()),
-                ("data.messages", d.messages != crate::data_spec::DEFAULT_MESSAGES),
+                (
+                    "data.messages",
+                    d.messages != crate::data_spec::DEFAULT_MESSAGES,
+                ),
                 ("data.prompt", d.prompt != crate::data_spec::DEFAULT_PROMPT),
-                ("data.completion", d.completion != crate::data_spec::DEFAULT_COMPLETION),
+                (
+                    "data.completion",
+                    d.completion != crate::data_spec::DEFAULT_COMPLETION,
+                ),
                 ("data.chat_template", d.chat_template.is_some()),
                 ("train.packing", job.train.packing),
                 ("train.loss_on", !job.train.loss_on.is_default()),
@@ -234,7 +250,10 @@ mod tests {
             ["q_proj", "v_proj"]
         );
         assert_eq!(Architecture::Gpt2.lora_targets(&default), ["c_attn"]);
-        assert_eq!(Architecture::Bert.lora_targets(&default), ["query", "value"]);
+        assert_eq!(
+            Architecture::Bert.lora_targets(&default),
+            ["query", "value"]
+        );
         let mut mlp = LoraSpec::default();
         mlp.targets = vec!["gate_proj".into(), "c_fc".into(), "up_proj".into()];
         assert_eq!(Architecture::Llama.unknown_lora_targets(&mlp), ["c_fc"]);
@@ -242,7 +261,10 @@ mod tests {
             Architecture::Gpt2.unknown_lora_targets(&mlp),
             ["gate_proj", "up_proj"]
         );
-        assert_eq!(Architecture::from_model_type("gpt2"), Some(Architecture::Gpt2));
+        assert_eq!(
+            Architecture::from_model_type("gpt2"),
+            Some(Architecture::Gpt2)
+        );
         assert_eq!(Architecture::from_model_type("t5"), None);
     }
 
@@ -252,17 +274,27 @@ mod tests {
         let j = minimal();
         let json = serde_json::to_value(&j).unwrap();
         for key in ["shape", "messages", "prompt", "completion", "chat_template"] {
-            assert!(json["data"].get(key).is_none(), "data.{key} written when unset");
+            assert!(
+                json["data"].get(key).is_none(),
+                "data.{key} written when unset"
+            );
         }
         for key in ["packing", "loss_on"] {
-            assert!(json["train"].get(key).is_none(), "train.{key} written when unset");
+            assert!(
+                json["train"].get(key).is_none(),
+                "train.{key} written when unset"
+            );
         }
         assert!(json.get("export").is_none());
         let mut g = generation();
         assert_ne!(g.config_hash(), j.config_hash());
         let before = g.config_hash();
         g.export = vec![ExportFormat::GgufQ8_0];
-        assert_eq!(g.config_hash(), before, "export does not change the weights");
+        assert_eq!(
+            g.config_hash(),
+            before,
+            "export does not change the weights"
+        );
         g.train.packing = true;
         assert_ne!(g.config_hash(), before);
     }
@@ -278,7 +310,10 @@ mod tests {
         .unwrap();
         assert_eq!(j.task, Task::TextGeneration);
         assert_eq!(j.data.shape, Some(DataShape::PromptCompletion));
-        assert_eq!((j.data.prompt.as_str(), j.data.completion.as_str()), ("q", "a"));
+        assert_eq!(
+            (j.data.prompt.as_str(), j.data.completion.as_str()),
+            ("q", "a")
+        );
         assert_eq!(j.train.loss_on, LossOn::All);
         assert!(j.train.packing);
         assert_eq!(j.export, [ExportFormat::Gguf, ExportFormat::GgufQ8_0]);

@@ -355,17 +355,34 @@ mod tests {
             std::fs::write(&p, text).unwrap();
             check_config_for(&p, Task::TextGeneration)
         };
-        assert_eq!(generation(r#"{"model_type":"llama"}"#).unwrap().as_deref(), Some("llama"));
-        assert_eq!(generation(r#"{"model_type":"gpt2"}"#).unwrap().as_deref(), Some("gpt2"));
-        let e = generation(r#"{"model_type":"bert"}"#).unwrap_err().to_string();
+        assert_eq!(
+            generation(r#"{"model_type":"llama"}"#).unwrap().as_deref(),
+            Some("llama")
+        );
+        assert_eq!(
+            generation(r#"{"model_type":"gpt2"}"#).unwrap().as_deref(),
+            Some("gpt2")
+        );
+        let e = generation(r#"{"model_type":"bert"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.ends_with("model_type `bert` is not supported for text-generation; the trainer supports: llama, mistral, gpt2"), "{e}");
-        assert!(matches!(generation("{}"), Err(ModelFileError::NoModelType { .. })));
+        assert!(matches!(
+            generation("{}"),
+            Err(ModelFileError::NoModelType { .. })
+        ));
         let g = d.path().join("m.gguf");
         std::fs::write(&g, b"GGUF\x03\0\0\0").unwrap();
         check_gguf_magic(&g).unwrap();
         std::fs::write(&g, b"<html>").unwrap();
-        assert!(matches!(check_gguf_magic(&g), Err(ModelFileError::NotGguf { .. })));
+        assert!(matches!(
+            check_gguf_magic(&g),
+            Err(ModelFileError::NotGguf { .. })
+        ));
         std::fs::write(&g, b"").unwrap();
-        assert!(matches!(check_gguf_magic(&g), Err(ModelFileError::Empty { .. })));
+        assert!(matches!(
+            check_gguf_magic(&g),
+            Err(ModelFileError::Empty { .. })
+        ));
     }
 }

@@ -51,16 +51,22 @@ pub fn read_examples(
 ) -> Result<(Vec<ExampleRow>, DataShape), DatasetError> {
     let mut rows = Vec::new();
     let mut err = None;
-    let shape = visit(path, data, loss_on, &mut BTreeSet::new(), &mut |r| match r {
-        Ok(row) => {
-            rows.push(row);
-            true
-        }
-        Err(e) => {
-            err = Some(e);
-            false
-        }
-    })?;
+    let shape = visit(
+        path,
+        data,
+        loss_on,
+        &mut BTreeSet::new(),
+        &mut |r| match r {
+            Ok(row) => {
+                rows.push(row);
+                true
+            }
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        },
+    )?;
     match (err, shape) {
         (Some(e), _) => Err(e),
         (None, Some(shape)) if !rows.is_empty() => Ok((rows, shape)),
@@ -241,11 +247,9 @@ fn example(
         DataShape::Messages => {
             let field = &data.messages;
             let list = match obj.get(field) {
-                None => {
-                    return Err(format!(
-                        "missing field `{field}` (the conversation; the file's rows are messages rows)"
-                    ))
-                }
+                None => return Err(format!(
+                    "missing field `{field}` (the conversation; the file's rows are messages rows)"
+                )),
                 Some(Value::Array(list)) => list,
                 Some(v) => {
                     return Err(format!(
@@ -282,7 +286,10 @@ fn messages(field: &str, list: &[Value]) -> Result<Vec<Message>, String> {
         };
         let role = match m.get("role") {
             Some(Value::String(r)) => Role::parse(r).ok_or_else(|| {
-                format!("{at} has the unknown role `{r}`; roles are {}", ROLES.join(", "))
+                format!(
+                    "{at} has the unknown role `{r}`; roles are {}",
+                    ROLES.join(", ")
+                )
             })?,
             Some(v) => return Err(format!("{at}: `role` must be a string, found {}", kind(v))),
             None => return Err(format!("{at} has no `role`")),

@@ -56,21 +56,22 @@ impl ChatTemplate {
     /// `eos_token`. `Ok(None)`: the model has no chat template.
     pub fn from_model_dir(dir: &Path) -> Result<Option<ChatTemplate>, ChatError> {
         let config_path = dir.join("tokenizer_config.json");
-        let config = match std::fs::read_to_string(&config_path) {
-            Ok(text) => Some(serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
-                ChatError::Config {
-                    path: config_path.clone(),
-                    message: e.to_string(),
+        let config =
+            match std::fs::read_to_string(&config_path) {
+                Ok(text) => Some(serde_json::from_str::<serde_json::Value>(&text).map_err(
+                    |e| ChatError::Config {
+                        path: config_path.clone(),
+                        message: e.to_string(),
+                    },
+                )?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(ChatError::Config {
+                        path: config_path,
+                        message: e.to_string(),
+                    })
                 }
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(ChatError::Config {
-                    path: config_path,
-                    message: e.to_string(),
-                })
-            }
-        };
+            };
         let tokens = config.as_ref().map(special_tokens).unwrap_or_default();
         let jinja = dir.join("chat_template.jinja");
         if let Ok(source) = std::fs::read_to_string(&jinja) {
@@ -204,7 +205,10 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
         Some(n) => {
             let pad = vec![b' '; n];
             let fmt = serde_json::ser::PrettyFormatter::with_indent(&pad);
-            serde::Serialize::serialize(&json, &mut serde_json::Serializer::with_formatter(&mut out, fmt))
+            serde::Serialize::serialize(
+                &json,
+                &mut serde_json::Serializer::with_formatter(&mut out, fmt),
+            )
         }
         None => serde::Serialize::serialize(
             &json,
@@ -212,7 +216,9 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
         ),
     };
     written.map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-    Ok(Value::from_safe_string(String::from_utf8_lossy(&out).into_owned()))
+    Ok(Value::from_safe_string(
+        String::from_utf8_lossy(&out).into_owned(),
+    ))
 }
 
 /// Python's `json.dumps` separators: `", "` between items, `": "` after keys.

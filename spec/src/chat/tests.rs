@@ -39,7 +39,10 @@ fn smollm2_adds_its_default_system_and_trains_the_reply_with_its_end_token() {
          <|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n[[Hello!<|im_end|>]]\n"
     );
     let r = render(&e, Some(&smollm2()), None, LossOn::Completion).unwrap();
-    assert!(!r.add_special_tokens, "the template writes its own special tokens");
+    assert!(
+        !r.add_special_tokens,
+        "the template writes its own special tokens"
+    );
 }
 
 #[test]
@@ -64,7 +67,11 @@ fn smollm2_multi_turn_with_a_system_message_trains_each_reply() {
 #[test]
 fn llama3_starts_with_bos_trims_content_and_trains_through_eot() {
     let t = template(LLAMA3, "<|begin_of_text|>", "<|eot_id|>");
-    let e = chat(&[(System, "Be kind."), (User, " Hi "), (Assistant, "Hello!\n")]);
+    let e = chat(&[
+        (System, "Be kind."),
+        (User, " Hi "),
+        (Assistant, "Hello!\n"),
+    ]);
     assert_eq!(
         marked(&t, &e),
         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe kind.<|eot_id|>\
@@ -76,7 +83,12 @@ fn llama3_starts_with_bos_trims_content_and_trains_through_eot() {
 #[test]
 fn mistral_trains_replies_and_its_own_errors_are_reported() {
     let t = template(MISTRAL, "<s>", "</s>");
-    let e = chat(&[(User, "a?"), (Assistant, "b"), (User, "c?"), (Assistant, "d")]);
+    let e = chat(&[
+        (User, "a?"),
+        (Assistant, "b"),
+        (User, "c?"),
+        (Assistant, "d"),
+    ]);
     assert_eq!(
         marked(&t, &e),
         "<s>[INST] a? [/INST][[b</s>]][INST] c? [/INST][[d</s>]]"
@@ -85,7 +97,9 @@ fn mistral_trains_replies_and_its_own_errors_are_reported() {
     let err = render(&system, Some(&t), None, LossOn::Completion).unwrap_err();
     assert_eq!(
         err,
-        ChatError::Raised("Conversation roles must alternate user/assistant/user/assistant/...".into())
+        ChatError::Raised(
+            "Conversation roles must alternate user/assistant/user/assistant/...".into()
+        )
     );
     assert_eq!(
         err.to_string(),
@@ -154,7 +168,13 @@ fn prompt_completion_and_text_train_the_completion_and_everything() {
     assert!(r.add_special_tokens);
     let all = render(&pc, None, Some("</s>"), LossOn::All).unwrap();
     assert_eq!(all.marked("[[", "]]"), "[[Q: 2+2? A: 4</s>]]");
-    let text = render(&Example::Text("once upon".into()), None, None, LossOn::Completion).unwrap();
+    let text = render(
+        &Example::Text("once upon".into()),
+        None,
+        None,
+        LossOn::Completion,
+    )
+    .unwrap();
     assert_eq!(text.marked("[[", "]]"), "[[once upon]]");
     assert_eq!(text.trained_bytes(), 9);
 }
@@ -214,8 +234,14 @@ mod rows {
     #[test]
     fn the_shape_is_found_from_the_first_row() {
         for (row, shape) in [
-            (r#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}"#, DataShape::Messages),
-            (r#"{"prompt": "a", "completion": "b"}"#, DataShape::PromptCompletion),
+            (
+                r#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}"#,
+                DataShape::Messages,
+            ),
+            (
+                r#"{"prompt": "a", "completion": "b"}"#,
+                DataShape::PromptCompletion,
+            ),
             (r#"{"text": "a"}"#, DataShape::Text),
         ] {
             let (_d, p) = file(&[row]);
@@ -293,13 +319,22 @@ mod rows {
             .unwrap_err()
             .to_string();
         assert!(e.contains("the row has: answer, question"), "{e}");
-        assert!(e.contains("set `data.messages`, `data.prompt`/`data.completion` or `data.text`"), "{e}");
+        assert!(
+            e.contains("set `data.messages`, `data.prompt`/`data.completion` or `data.text`"),
+            "{e}"
+        );
         // Named shape and fields read such a file.
-        let spec = data(&p, serde_json::json!({"shape": "prompt_completion", "prompt": "question", "completion": "answer"}));
+        let spec = data(
+            &p,
+            serde_json::json!({"shape": "prompt_completion", "prompt": "question", "completion": "answer"}),
+        );
         let (rows, _) = read_examples(&p, &spec, LossOn::Completion).unwrap();
         assert_eq!(
             rows[0].example,
-            Example::PromptCompletion { prompt: "a".into(), completion: "b".into() }
+            Example::PromptCompletion {
+                prompt: "a".into(),
+                completion: "b".into()
+            }
         );
     }
 
@@ -308,7 +343,11 @@ mod rows {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.csv");
         std::fs::write(&p, "text\na\n").unwrap();
-        let e = read_examples(&p, &data(&p, serde_json::json!({})), LossOn::Completion).unwrap_err();
-        assert!(matches!(e, crate::dataset::DatasetError::NotJsonl { .. }), "{e}");
+        let e =
+            read_examples(&p, &data(&p, serde_json::json!({})), LossOn::Completion).unwrap_err();
+        assert!(
+            matches!(e, crate::dataset::DatasetError::NotJsonl { .. }),
+            "{e}"
+        );
     }
 }
