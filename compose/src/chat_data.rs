@@ -15,7 +15,7 @@ use crate::diagnostic::Diagnostic;
 use crate::project::Job;
 use crate::validate::{DataReport, MAX_ROW_ERRORS};
 use crate::Position;
-use finetune_spec::chat::{self, ChatError, ChatTemplate, ExampleScan, Rendered, SpecialTokens};
+use finetune_spec::chat::{self, ChatError, ChatTemplate, ExampleScan, Rendered};
 use finetune_spec::DataShape;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -82,7 +82,7 @@ impl Assets {
         let tokens = from_dir
             .as_ref()
             .map(|t| t.tokens().clone())
-            .unwrap_or_else(|| SpecialTokens::default());
+            .unwrap_or_default();
         let template = match &job.spec.data.chat_template {
             Some(source) => Some(ChatTemplate::new(source, tokens.clone())?),
             None => from_dir,

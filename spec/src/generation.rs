@@ -254,8 +254,10 @@ mod tests {
             Architecture::Bert.lora_targets(&default),
             ["query", "value"]
         );
-        let mut mlp = LoraSpec::default();
-        mlp.targets = vec!["gate_proj".into(), "c_fc".into(), "up_proj".into()];
+        let mlp = LoraSpec {
+            targets: vec!["gate_proj".into(), "c_fc".into(), "up_proj".into()],
+            ..LoraSpec::default()
+        };
         assert_eq!(Architecture::Llama.unknown_lora_targets(&mlp), ["c_fc"]);
         assert_eq!(
             Architecture::Gpt2.unknown_lora_targets(&mlp),

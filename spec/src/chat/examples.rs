@@ -247,9 +247,11 @@ fn example(
         DataShape::Messages => {
             let field = &data.messages;
             let list = match obj.get(field) {
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "missing field `{field}` (the conversation; the file's rows are messages rows)"
-                )),
+                ))
+                }
                 Some(Value::Array(list)) => list,
                 Some(v) => {
                     return Err(format!(
