@@ -62,7 +62,8 @@
 //! pub struct ValidateOptions<'a> { pub check_data: bool,
 //!     pub data_check: Option<&'a dyn Fn(&Job) -> Vec<Diagnostic>> }   // Default: both off
 //! validate(&Project, &ValidateOptions) -> Vec<Diagnostic>   // no `is_error()` one = valid
-//! validate::check_data(&Job) -> DataReport { diagnostics, files: Vec<DataFile { role, path, scan }> }
+//! validate::check_data(&Job) -> DataReport { diagnostics, files: Vec<DataFile { role, path, scan }>,
+//!     generation: Vec<chat_data::GenerationFile> }   // text-generation: rows, tokens, an example
 //! pub struct Diagnostic { pub file: PathBuf, pub line: usize, pub col: usize,
 //!     pub path: String /* x-finetune.jobs.a.train.batch_size */, pub message: String,
 //!     pub hint: Option<String>, pub severity: Severity /* Error | Warning */ }  // Serialize
@@ -105,6 +106,7 @@
 //! and `networks` into it, so other services can `depends_on` the job. A job in `x-finetune.jobs`
 //! must therefore not share its name with a user service. See [`render`](mod@render) and `docs/spec.md`.
 
+pub mod chat_data;
 pub mod data_image;
 pub mod de;
 pub mod diagnostic;

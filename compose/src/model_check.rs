@@ -6,14 +6,21 @@
 //! `config.json` `model_type` through [`finetune_spec::model_files`], and the tokenizer by
 //! loading it with the `tokenizers` crate, as the trainer does. A truncated download or a
 //! checkpoint of an unsupported architecture is then refused on the host, not in the container.
+//!
+//! A `task: text-generation` job's `config.json` must name a causal architecture (Llama, GPT-2),
+//! and its LoRA targets must be that architecture's module names (at `method.lora.targets`). Its
+//! model may also be a `.gguf` file, checked here by its magic only: its metadata (architecture,
+//! tokenizer, chat template) is the GGUF reader's.
 
 use crate::diagnostic::Diagnostic;
 use crate::project::Job;
 use finetune_spec::model_files::{self, ModelFileError};
+use finetune_spec::{Architecture, Method, Task};
 
-/// Every problem of the job's model directory.
+/// Every problem of the job's model directory (or, for text-generation, GGUF file).
 pub fn check_model_dir(job: &Job) -> Vec<Diagnostic> {
     let dir = &job.spec.model;
+    let task = job.spec.task;
     let error = |message: String, hint: &str| {
         Diagnostic::error(
             job.position_of("model"),
@@ -22,6 +29,12 @@ pub fn check_model_dir(job: &Job) -> Vec<Diagnostic> {
         )
         .with_hint(hint)
     };
+    if task == Task::TextGeneration && dir.is_file() {
+        return match model_files::check_gguf_magic(dir) {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![file_error(&e, task, error)],
+        };
+    }
     if !dir.is_dir() {
         let what = if dir.exists() {
             "is not a directory"
@@ -30,7 +43,10 @@ pub fn check_model_dir(job: &Job) -> Vec<Diagnostic> {
         };
         return vec![error(
             format!("model directory {} {what}", dir.display()),
-            "point `model` at a Hugging Face-format directory with config.json, model.safetensors and tokenizer.json",
+            match task {
+                Task::TextClassification => "point `model` at a Hugging Face-format directory with config.json, model.safetensors and tokenizer.json",
+                Task::TextGeneration => "point `model` at a Hugging Face-format directory (config.json, model.safetensors, tokenizer.json) or a .gguf file",
+            },
         )];
     }
     let mut out = Vec::new();
@@ -41,8 +57,16 @@ pub fn check_model_dir(job: &Job) -> Vec<Diagnostic> {
             missing("config.json"),
             "download the model's config.json into the directory",
         ));
-    } else if let Err(e) = model_files::check_config(&dir.join("config.json")) {
-        out.push(file_error(&e, error));
+    } else {
+        match model_files::check_config_for(&dir.join("config.json"), task) {
+            Ok(model_type) => {
+                let arch = model_type
+                    .as_deref()
+                    .and_then(Architecture::from_model_type);
+                out.extend(arch.and_then(|a| check_lora_targets(job, a)));
+            }
+            Err(e) => out.push(file_error(&e, task, error)),
+        }
     }
     let weights = if has("model.safetensors") {
         model_files::check_safetensors(&dir.join("model.safetensors")).map(|_| ())
@@ -56,7 +80,7 @@ pub fn check_model_dir(job: &Job) -> Vec<Diagnostic> {
         Ok(())
     };
     if let Err(e) = weights {
-        out.push(file_error(&e, error));
+        out.push(file_error(&e, task, error));
     }
     let tokenizer = dir.join("tokenizer.json");
     if !has("tokenizer.json") {
@@ -73,11 +97,60 @@ pub fn check_model_dir(job: &Job) -> Vec<Diagnostic> {
     out
 }
 
+/// A text-generation job's LoRA targets that its architecture lacks, at `method.lora.targets`.
+fn check_lora_targets(job: &Job, arch: Architecture) -> Option<Diagnostic> {
+    let Method::Lora(lora) = &job.spec.method else {
+        return None;
+    };
+    if job.spec.task != Task::TextGeneration {
+        return None;
+    }
+    let unknown = arch.unknown_lora_targets(lora);
+    if unknown.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = unknown.iter().map(|t| format!("`{t}`")).collect();
+    let known = arch.lora_modules().join(", ");
+    let mut d = Diagnostic::error(
+        job.position_of("method.lora.targets"),
+        format!("{}.method.lora.targets", job.key_path),
+        format!(
+            "LoRA target(s) {} are not linear layers of this {} model; it has: {known}",
+            listed.join(", "),
+            arch.name()
+        ),
+    );
+    let guess = unknown
+        .first()
+        .and_then(|t| crate::diagnostic::suggest(t, arch.lora_modules().iter().copied()));
+    d = match guess {
+        Some(g) => d.with_hint(format!("did you mean `{g}`?")),
+        None => d.with_hint(format!(
+            "name some of: {known} (the attention's are {})",
+            arch.default_lora_targets().join(", ")
+        )),
+    };
+    Some(d)
+}
+
 /// A model file's problem with the hint that fixes it.
-fn file_error(e: &ModelFileError, error: impl Fn(String, &str) -> Diagnostic) -> Diagnostic {
+fn file_error(
+    e: &ModelFileError,
+    task: Task,
+    error: impl Fn(String, &str) -> Diagnostic,
+) -> Diagnostic {
     let hint = match e {
+        ModelFileError::UnsupportedModelType { .. } if task == Task::TextGeneration => {
+            "use a Llama-family (SmolLM, TinyLlama, Llama, Mistral) or GPT-2 checkpoint, or `task: text-classification` for a BERT-family one"
+        }
         ModelFileError::UnsupportedModelType { .. } => {
-            "use a BERT-family checkpoint (BERT, MiniLM); other architectures are not implemented"
+            "use a BERT-family checkpoint (BERT, MiniLM), or `task: text-generation` for a Llama or GPT-2 one"
+        }
+        ModelFileError::NoModelType { .. } => {
+            "download the model's config.json again: Hugging Face's names `model_type`"
+        }
+        ModelFileError::NotGguf { .. } => {
+            "download the .gguf file again, or point `model` at a Hugging Face-format directory"
         }
         ModelFileError::ConfigNotJson { .. } => "download the model's config.json again",
         ModelFileError::Unreadable { .. } => "check the file's permissions",

@@ -117,16 +117,19 @@ pub struct DataFile {
     pub scan: dataset::Scan,
 }
 
-/// What [`check_data`] found for a job: its problems and, for each readable file, the counts.
+/// What [`check_data`] found for a job: its problems and, for each readable file, the counts
+/// (a classifier's in `files`, a text-generation job's in `generation`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DataReport {
     pub diagnostics: Vec<Diagnostic>,
     pub files: Vec<DataFile>,
+    pub generation: Vec<crate::chat_data::GenerationFile>,
 }
 
 /// Read a job's data files and check their rows: format, fields, labels (bad rows are reported
 /// at their file and line, at most [`MAX_ROW_ERRORS`] per file), that training has at least two
-/// labels, and that the eval file has no label the train file lacks.
+/// labels, and that the eval file has no label the train file lacks. A text-generation job's
+/// rows are read, rendered and counted by [`crate::chat_data::check`].
 pub fn check_data(job: &Job) -> DataReport {
     let mut report = DataReport::default();
     let spec = &job.spec;
@@ -140,6 +143,9 @@ pub fn check_data(job: &Job) -> DataReport {
             .with_hint("run `docker finetune validate --data`, which copies them out of the image"),
         );
         return report;
+    }
+    if spec.task == finetune_spec::Task::TextGeneration {
+        return crate::chat_data::check(job);
     }
     let files = [
         ("train", Some(&spec.data.train)),

@@ -33,6 +33,10 @@ pub const DATA_IMAGE_ID_ENV: &str = "FINETUNE_DATA_IMAGE_ID";
 /// MiniLM). A `config.json` without `model_type` is read as BERT.
 pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert"];
 
+/// The `model_type` values of `config.json` a `task: text-generation` job takes (see
+/// [`crate::Architecture`]): Llama and its family (Mistral without sliding windows), and GPT-2.
+pub const CAUSAL_MODEL_TYPES: &[&str] = &["llama", "mistral", "gpt2"];
+
 /// File and directory names under the output directory.
 pub mod output {
     pub const METRICS: &str = "metrics.jsonl";

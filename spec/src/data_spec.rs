@@ -4,6 +4,7 @@
 
 use crate::bounded::{Count, Fraction};
 use crate::forms;
+use crate::generation::DataShape;
 use crate::job::SpecProblem;
 use crate::redact::{EntitySelection, Mode, RedactError, RedactMode, Redactor};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,27 @@ pub struct DataSpec {
     /// Field (JSONL key or CSV column) holding the text.
     #[serde(default = "default_text_field")]
     pub text: String,
+    /// What a text-generation row holds; found from the first row's fields when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<DataShape>,
+    /// Field holding a conversation, `[{role, content}]` (text-generation).
+    #[serde(
+        default = "default_messages",
+        skip_serializing_if = "is_default_messages"
+    )]
+    pub messages: String,
+    /// Field holding the prompt (text-generation).
+    #[serde(default = "default_prompt", skip_serializing_if = "is_default_prompt")]
+    pub prompt: String,
+    /// Field holding the completion of `prompt` (text-generation).
+    #[serde(
+        default = "default_completion",
+        skip_serializing_if = "is_default_completion"
+    )]
+    pub completion: String,
+    /// A Jinja chat template for `messages` rows, in place of the model's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_template: Option<String>,
     /// Field holding the label (a string or an integer).
     #[serde(default = "default_label_field")]
     pub label: String,
@@ -73,6 +95,30 @@ fn is_default_redact_region(r: &String) -> bool {
 }
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
+}
+
+/// The field names of text-generation rows when the spec names none.
+pub const DEFAULT_MESSAGES: &str = "messages";
+pub const DEFAULT_PROMPT: &str = "prompt";
+pub const DEFAULT_COMPLETION: &str = "completion";
+
+fn default_messages() -> String {
+    DEFAULT_MESSAGES.into()
+}
+fn is_default_messages(f: &String) -> bool {
+    f == DEFAULT_MESSAGES
+}
+fn default_prompt() -> String {
+    DEFAULT_PROMPT.into()
+}
+fn is_default_prompt(f: &String) -> bool {
+    f == DEFAULT_PROMPT
+}
+fn default_completion() -> String {
+    DEFAULT_COMPLETION.into()
+}
+fn is_default_completion(f: &String) -> bool {
+    f == DEFAULT_COMPLETION
 }
 
 fn default_text_field() -> String {

@@ -14,6 +14,7 @@
 use crate::bounded::{Count, NonNegative, Positive, Ratio, SeqLen, Steps};
 use crate::data_spec::DataSpec;
 use crate::forms;
+use crate::generation::{ExportFormat, LossOn};
 use crate::resources::Resources;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -29,7 +30,7 @@ pub struct JobSpec {
     #[serde(default)]
     pub task: Task,
     /// A Hugging Face-format model directory: `config.json`, `model.safetensors` (or
-    /// `pytorch_model.bin`), `tokenizer.json`.
+    /// `pytorch_model.bin`), `tokenizer.json`; for `text-generation`, also a `.gguf` file.
     pub model: PathBuf,
     pub data: DataSpec,
     #[serde(default)]
@@ -40,6 +41,10 @@ pub struct JobSpec {
     pub checkpoint: CheckpointSpec,
     /// Where metrics, checkpoints, the fine-tuned model and `run.json` go.
     pub output: PathBuf,
+    /// Formats the fine-tuned model is also written in, beside `model/` (text-generation).
+    /// Not part of `config_hash`: they do not change the weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub export: Vec<ExportFormat>,
     /// Optional cache directory (mounted read-write).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<PathBuf>,
@@ -99,6 +104,8 @@ pub struct MlflowTracking {
 pub enum Task {
     #[default]
     TextClassification,
+    /// A causal language model (Llama, GPT-2) trained on chat, prompt/completion or text rows.
+    TextGeneration,
 }
 
 /// Full fine-tuning or LoRA. YAML: `method: full`, `method: lora` (default settings) or
@@ -282,6 +289,12 @@ pub struct TrainSpec {
     pub eval_every_steps: Option<Steps>,
     /// Write a `metrics.jsonl` training line every N optimizer steps.
     pub log_every_steps: Steps,
+    /// Pack several rows into each `max_length` sequence (text-generation).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub packing: bool,
+    /// Which tokens carry the loss (text-generation).
+    #[serde(skip_serializing_if = "LossOn::is_default")]
+    pub loss_on: LossOn,
 }
 
 impl Default for TrainSpec {
@@ -302,6 +315,8 @@ impl Default for TrainSpec {
             early_stopping: None,
             eval_every_steps: None,
             log_every_steps: Steps::of(10),
+            packing: false,
+            loss_on: LossOn::Completion,
         }
     }
 }
@@ -422,6 +437,7 @@ impl JobSpec {
             });
         }
         out.extend(self.data.check_redaction());
+        out.extend(crate::generation::check(self));
         if self.resources.gpus.is_shared() && self.resources.gpu_memory.is_none() {
             out.push(SpecProblem {
                 path: "resources.gpus",

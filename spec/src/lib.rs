@@ -20,12 +20,17 @@
 //!   counts it would redact.
 //! - [`serving`] is the packaged-model contract: where a model image holds the model, `serve`'s
 //!   port and paths, and the INT8 report (`quantization.json`).
+//! - [`generation`] holds what only `task: text-generation` uses (row shapes, `loss_on`, GGUF
+//!   exports, the causal-LM architectures' LoRA module names); [`chat`] renders its rows (chat
+//!   templates, the loss spans) and turns the spans into token labels, for the trainer and
+//!   `validate --data` alike.
 //! - [`digest`] and [`time`]: the sha256 and RFC 3339 forms those files use; [`image_ref`]: image
 //!   references (`data.image`) as the engine reads them.
 //!
 //! This crate knows neither YAML nor Compose nor burn: the trainer depends on it alone.
 
 pub mod bounded;
+pub mod chat;
 pub mod contract;
 pub mod data_spec;
 pub mod dataset;
@@ -33,6 +38,7 @@ pub mod de;
 pub mod describe;
 pub mod digest;
 mod forms;
+pub mod generation;
 pub mod image_ref;
 pub mod job;
 pub mod model_files;
@@ -45,5 +51,6 @@ pub mod tree;
 
 pub use bounded::{Count, Fraction, NonNegative, Positive, Ratio, SeqLen, Steps};
 pub use data_spec::*;
+pub use generation::{Architecture, DataShape, ExportFormat, LossOn};
 pub use job::*;
 pub use resources::*;

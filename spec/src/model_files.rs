@@ -9,7 +9,8 @@
 //! - [`check_config`]: `config.json` is a JSON object whose `model_type`, when present, is one of
 //!   [`SUPPORTED_MODEL_TYPES`].
 
-use crate::contract::SUPPORTED_MODEL_TYPES;
+use crate::contract::{CAUSAL_MODEL_TYPES, SUPPORTED_MODEL_TYPES};
+use crate::Task;
 use safetensors::tensor::Metadata;
 use std::fs::File;
 use std::io::{self, Read};
@@ -49,8 +50,16 @@ pub enum ModelFileError {
     NotZip { path: PathBuf },
     #[error("{}: invalid JSON: {message}", path.display())]
     ConfigNotJson { path: PathBuf, message: String },
-    #[error("{}: model_type `{model_type}` is not supported; the trainer supports: {}", path.display(), SUPPORTED_MODEL_TYPES.join(", "))]
-    UnsupportedModelType { path: PathBuf, model_type: String },
+    #[error("{}: model_type `{model_type}` is not supported{}; the trainer supports: {}", path.display(), for_task(*task), supported(*task).join(", "))]
+    UnsupportedModelType {
+        path: PathBuf,
+        model_type: String,
+        task: Task,
+    },
+    #[error("{}: no model_type; a text-generation model's config.json names its architecture ({})", path.display(), CAUSAL_MODEL_TYPES.join(", "))]
+    NoModelType { path: PathBuf },
+    #[error("{}: not a GGUF file (it does not start with `GGUF`)", path.display())]
+    NotGguf { path: PathBuf },
 }
 
 /// What a good safetensors header describes.
@@ -134,9 +143,48 @@ pub fn check_pytorch_bin(path: &Path) -> Result<(), ModelFileError> {
     }
 }
 
+/// The `model_type`s the trainer fine-tunes for `task`.
+pub fn supported(task: Task) -> &'static [&'static str] {
+    match task {
+        Task::TextClassification => SUPPORTED_MODEL_TYPES,
+        Task::TextGeneration => CAUSAL_MODEL_TYPES,
+    }
+}
+
+/// ` for text-generation` (the classifier's message stays as it was).
+fn for_task(task: Task) -> &'static str {
+    match task {
+        Task::TextClassification => "",
+        Task::TextGeneration => " for text-generation",
+    }
+}
+
 /// Checks `config.json`: a JSON object whose `model_type`, when present, the trainer supports.
 /// Returns the `model_type`.
 pub fn check_config(path: &Path) -> Result<Option<String>, ModelFileError> {
+    check_config_for(path, Task::TextClassification)
+}
+
+/// Checks that a `.gguf` model file starts with the GGUF magic (reading its tensors and metadata
+/// is the GGUF reader's).
+pub fn check_gguf_magic(path: &Path) -> Result<(), ModelFileError> {
+    let mut head = Vec::with_capacity(4);
+    File::open(path)
+        .and_then(|f| f.take(4).read_to_end(&mut head))
+        .map_err(|source| ModelFileError::Unreadable {
+            path: path.into(),
+            source,
+        })?;
+    match head.as_slice() {
+        [] => Err(ModelFileError::Empty { path: path.into() }),
+        b"GGUF" => Ok(()),
+        _ => Err(ModelFileError::NotGguf { path: path.into() }),
+    }
+}
+
+/// [`check_config`] for a job's task: a classifier's `config.json` may omit `model_type` (read
+/// as BERT); a text-generation model's names one of [`CAUSAL_MODEL_TYPES`].
+pub fn check_config_for(path: &Path, task: Task) -> Result<Option<String>, ModelFileError> {
     let text = std::fs::read(path).map_err(|source| ModelFileError::Unreadable {
         path: path.into(),
         source,
@@ -151,8 +199,11 @@ pub fn check_config(path: &Path) -> Result<Option<String>, ModelFileError> {
         .as_object()
         .ok_or_else(|| not_json("expected a JSON object".into()))?;
     match obj.get("model_type") {
+        None | Some(serde_json::Value::Null) if task == Task::TextGeneration => {
+            Err(ModelFileError::NoModelType { path: path.into() })
+        }
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(t)) if SUPPORTED_MODEL_TYPES.contains(&t.as_str()) => {
+        Some(serde_json::Value::String(t)) if supported(task).contains(&t.as_str()) => {
             Ok(Some(t.clone()))
         }
         Some(other) => Err(ModelFileError::UnsupportedModelType {
@@ -160,6 +211,7 @@ pub fn check_config(path: &Path) -> Result<Option<String>, ModelFileError> {
             model_type: other
                 .as_str()
                 .map_or_else(|| other.to_string(), str::to_string),
+            task,
         }),
     }
 }
@@ -293,5 +345,44 @@ mod tests {
                 p.display()
             )
         );
+    }
+
+    #[test]
+    fn a_text_generation_model_names_a_causal_architecture() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.json");
+        let generation = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            check_config_for(&p, Task::TextGeneration)
+        };
+        assert_eq!(
+            generation(r#"{"model_type":"llama"}"#).unwrap().as_deref(),
+            Some("llama")
+        );
+        assert_eq!(
+            generation(r#"{"model_type":"gpt2"}"#).unwrap().as_deref(),
+            Some("gpt2")
+        );
+        let e = generation(r#"{"model_type":"bert"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("model_type `bert` is not supported for text-generation; the trainer supports: llama, mistral, gpt2"), "{e}");
+        assert!(matches!(
+            generation("{}"),
+            Err(ModelFileError::NoModelType { .. })
+        ));
+        let g = d.path().join("m.gguf");
+        std::fs::write(&g, b"GGUF\x03\0\0\0").unwrap();
+        check_gguf_magic(&g).unwrap();
+        std::fs::write(&g, b"<html>").unwrap();
+        assert!(matches!(
+            check_gguf_magic(&g),
+            Err(ModelFileError::NotGguf { .. })
+        ));
+        std::fs::write(&g, b"").unwrap();
+        assert!(matches!(
+            check_gguf_magic(&g),
+            Err(ModelFileError::Empty { .. })
+        ));
     }
 }

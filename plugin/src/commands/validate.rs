@@ -10,6 +10,7 @@ use crate::commands::Ctx;
 use crate::engine::Engine;
 use crate::exit::ExitCode;
 use crate::service::data_image::{self, fetch, Lookup};
+use finetune_compose::chat_data::Marks;
 use finetune_compose::{Diagnostic, Job, Project, ValidateOptions};
 use finetune_spec::contract::DATA_DIR;
 use std::collections::BTreeMap;
@@ -87,13 +88,19 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
 /// ([`finetune_compose::validate::check_data`]), with a summary line per file on stderr.
 fn check_data(job: &Job) -> Vec<Diagnostic> {
     let report = finetune_compose::validate::check_data(job);
-    summarize(&job.spec.name, &report, &|p| p.to_string());
+    summarize(
+        &job.spec.name,
+        job.spec.train.max_length.get(),
+        &report,
+        &|p| p.to_string(),
+    );
     report.diagnostics
 }
 
 /// A summary line per file on stderr, its path shown by `show`.
 fn summarize(
     job: &str,
+    max_length: usize,
     report: &finetune_compose::validate::DataReport,
     show: &dyn Fn(&str) -> String,
 ) {
@@ -114,6 +121,24 @@ fn summarize(
         );
         if let Some(counts) = &f.scan.redacted {
             eprintln!("{job}: {} would redact: {}", f.role, redact_summary(counts));
+        }
+    }
+    let marks = if crate::ui::color() {
+        Marks::COLOR
+    } else {
+        Marks::PLAIN
+    };
+    for f in &report.generation {
+        eprintln!(
+            "{job}: {} {}: {}",
+            f.role,
+            show(&f.path.to_string_lossy()),
+            f.summary(max_length)
+        );
+        if f.role == "train" {
+            if let Some(example) = f.example_lines(marks) {
+                eprintln!("{job}: train {}", show(&example));
+            }
         }
     }
 }
@@ -211,7 +236,12 @@ fn check_image_data(job: &Job, copied: &ImageCopy) -> Vec<Diagnostic> {
     }
     let shown = |text: &str| in_image(text, dir.path(), reference);
     let report = finetune_compose::validate::check_data(&local);
-    summarize(&job.spec.name, &report, &shown);
+    summarize(
+        &job.spec.name,
+        job.spec.train.max_length.get(),
+        &report,
+        &shown,
+    );
     report
         .diagnostics
         .into_iter()

@@ -6,12 +6,25 @@ use super::{At, DatasetError, Emit, Row, Source};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 
 pub(super) fn visit(
     src: &Source<'_>,
     file: File,
     fields: &mut BTreeSet<String>,
     emit: &mut Emit<'_>,
+) -> Result<(), DatasetError> {
+    each_line(src.path, file, &mut |at, bytes| {
+        emit(row(src, at, bytes, fields), at)
+    })
+}
+
+/// Calls `each` with every non-blank line of a JSONL file (its BOM and line end kept or not,
+/// as `serde_json` takes either) until it returns false.
+pub(crate) fn each_line(
+    path: &Path,
+    file: File,
+    each: &mut dyn FnMut(At, &[u8]) -> bool,
 ) -> Result<(), DatasetError> {
     let mut reader = BufReader::new(LineCap::new(file));
     let mut buf = Vec::new();
@@ -22,11 +35,14 @@ pub(super) fn visit(
             .read_until(b'\n', &mut buf)
             .map_err(|e| match too_long(&e) {
                 Some(line) => DatasetError::LineTooLong {
-                    path: src.path.into(),
+                    path: path.into(),
                     line,
                     format: "JSONL",
                 },
-                None => src.unreadable(e),
+                None => DatasetError::Unreadable {
+                    path: path.into(),
+                    source: e,
+                },
             })?;
         if n == 0 {
             return Ok(());
@@ -39,8 +55,7 @@ pub(super) fn visit(
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let at = At::Line(line);
-        if !emit(row(src, at, bytes, fields), at) {
+        if !each(At::Line(line), bytes) {
             return Ok(());
         }
     }

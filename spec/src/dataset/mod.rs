@@ -11,8 +11,8 @@
 
 mod count;
 mod csv;
-mod jsonl;
-mod lines;
+pub(crate) mod jsonl;
+pub(crate) mod lines;
 mod parquet;
 pub mod warnings;
 
@@ -133,6 +133,15 @@ pub enum DatasetError {
         expected: &'static str,
         found: String,
     },
+    /// A text-generation row that does not hold what its shape needs (the message says what).
+    #[error("{}: {message}", Place(path, *at))]
+    BadExample {
+        path: PathBuf,
+        at: At,
+        message: String,
+    },
+    #[error("{}: text-generation rows are read from JSONL (one JSON object per line, `.jsonl`); convert the file, or set `data.format: jsonl` if it is JSONL", path.display())]
+    NotJsonl { path: PathBuf },
     #[error("{}: unknown label `{label}`; known labels: {}", Place(path, *at), known.join(", "))]
     UnknownLabel {
         path: PathBuf,
@@ -152,11 +161,13 @@ impl DatasetError {
             | DatasetError::MissingField { at, .. }
             | DatasetError::EmptyField { at, .. }
             | DatasetError::WrongType { at, .. }
+            | DatasetError::BadExample { at, .. }
             | DatasetError::UnknownLabel { at, .. } => Some(at.line()),
             DatasetError::LineTooLong { line, .. } => Some(*line),
             DatasetError::Unreadable { .. }
             | DatasetError::UnknownFormat { .. }
             | DatasetError::Empty { .. }
+            | DatasetError::NotJsonl { .. }
             | DatasetError::BadParquet { .. } => None,
         }
     }
@@ -169,6 +180,7 @@ impl DatasetError {
             | DatasetError::MissingField { path, at, .. }
             | DatasetError::EmptyField { path, at, .. }
             | DatasetError::WrongType { path, at, .. }
+            | DatasetError::BadExample { path, at, .. }
             | DatasetError::UnknownLabel { path, at, .. } => Some(Place(path, *at).to_string()),
             _ => None,
         }
