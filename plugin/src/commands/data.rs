@@ -7,10 +7,10 @@
 use crate::cli::data::{DataArgs, DataCommand};
 use crate::commands::Ctx;
 use crate::exit::{fail, ExitCode};
+use crate::service::built::check_tag;
 use crate::service::data_image::package::{self, FileEntry};
 use crate::service::Terminal;
 use comfy_table::{presets, CellAlignment, Table};
-use finetune_spec::image_ref::ImageRef;
 use std::path::PathBuf;
 
 pub enum Options {
@@ -41,21 +41,6 @@ pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     println!();
     println!("{}", table(&built.files));
     Ok(ExitCode::Success)
-}
-
-/// The tag to build: a reference without a digest, `:latest` added when it has no tag.
-fn check_tag(tag: &str) -> anyhow::Result<String> {
-    let r = ImageRef::parse(tag).map_err(|e| fail(ExitCode::Usage, format!("--tag: {e}")))?;
-    if r.digest.is_some() {
-        return Err(fail(
-            ExitCode::Usage,
-            format!("--tag: `{tag}` has a digest; a build is tagged REPO:TAG"),
-        ));
-    }
-    Ok(match r.tag {
-        Some(_) => tag.to_string(),
-        None => format!("{tag}:latest"),
-    })
 }
 
 /// The files as a table: path, size, rows (`-` for files that are not data), sha256.

@@ -10,7 +10,7 @@ use crate::cli::package::{PackageArgs, Quantize};
 use crate::commands::{select_jobs, Ctx};
 use crate::exit::ExitCode;
 use crate::service::model_image::{self, Options as BuildOptions, Packaged};
-use crate::service::Terminal;
+use crate::service::{built, Terminal};
 
 pub struct Options {
     pub job: String,
@@ -33,11 +33,7 @@ impl From<PackageArgs> for Options {
 pub async fn run(ctx: &Ctx, opts: Options) -> anyhow::Result<ExitCode> {
     let project = ctx.load()?;
     let job = select_jobs(&project, std::slice::from_ref(&opts.job))?[0];
-    let tag = opts
-        .tag
-        .as_deref()
-        .map(model_image::check_tag)
-        .transpose()?;
+    let tag = opts.tag.as_deref().map(built::check_tag).transpose()?;
     let run = model_image::require_run(&job.spec)?;
     let engine = ctx.engine().await?;
     let build = BuildOptions {

@@ -12,8 +12,10 @@
 //! - [`containers`]: finding, waiting for and removing job containers;
 //! - [`progress`]: a job's progress from its `metrics.jsonl`;
 //! - [`mlflow`]: experiment tracking on an MLflow server, from the output directory;
+//! - [`built`]: the tag check and the end of an engine build that dataset and model images share;
 //! - [`model_image`]: model images of finished runs (`package`, `bundle`): build, push, save.
 
+pub mod built;
 pub mod containers;
 pub mod context;
 pub mod data_image;

@@ -148,15 +148,17 @@ pub fn render(
         }
         Example::PromptCompletion { prompt, completion } => {
             let text = format!("{prompt}{completion}{eos}");
-            (text.clone(), vec![prompt.len()..text.len()], true)
+            let span = prompt.len()..text.len();
+            (text, one_span(span), true)
         }
         Example::Text(t) => {
             let text = format!("{t}{eos}");
-            (text.clone(), vec![0..text.len()], true)
+            let span = 0..text.len();
+            (text, one_span(span), true)
         }
     };
     let spans = match loss_on {
-        LossOn::All => vec![0..text.len()],
+        LossOn::All => one_span(0..text.len()),
         LossOn::Completion => spans,
     };
     Ok(Rendered {
@@ -190,6 +192,11 @@ fn render_messages(
         }
     }
     Ok((full, spans))
+}
+
+/// A span list of one span (a `vec![a..b]` reads like the range's elements).
+fn one_span(span: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>> {
+    std::iter::once(span).collect()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! [`dequantize`] restores f32 weights at load: the int8 model is smaller on disk and in the
 //! image, and runs at f32 speed.
 
+use super::torch_file::F32Tensor;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
@@ -78,8 +79,8 @@ pub fn quantize_rows(values: &[f32], rows: usize, cols: usize) -> (Vec<i8>, Vec<
 pub fn dequantize(
     path: &Path,
     int8: HashMap<String, TensorView<'_>>,
-    floats: &mut HashMap<String, (Vec<usize>, Vec<f32>)>,
-) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>, ModelError> {
+    floats: &mut HashMap<String, F32Tensor>,
+) -> Result<HashMap<String, F32Tensor>, ModelError> {
     let bad = |name: &str, message: String| ModelError::Quantized {
         path: path.to_path_buf(),
         name: name.to_string(),

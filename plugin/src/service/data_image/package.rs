@@ -11,15 +11,14 @@
 
 use super::noop;
 use crate::engine::{labels, Engine};
-use crate::exit::{fail, fail_hint, ExitCode};
+use crate::exit::{fail, ExitCode};
 use crate::service::dockerignore::DockerIgnore;
-use crate::service::Report;
+use crate::service::{built, Report};
 use bollard::query_parameters::BuildImageOptions;
 use finetune_spec::contract::DATA_DIR;
 use finetune_spec::dataset::count_rows;
 use finetune_spec::digest::file_sha256;
 use finetune_spec::DataFormat;
-use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Seek, Write};
@@ -276,31 +275,12 @@ pub async fn package(
         forcerm: true,
         ..Default::default()
     };
-    let failed = |m: String| {
-        fail_hint(
-            ExitCode::BuildFailed,
-            format!("building dataset image {tag} failed: {}", m.trim()),
-            "`docker finetune doctor` checks the engine and its free disk",
-        )
-    };
-    let mut stream = engine.docker.build_image(
+    let stream = engine.docker.build_image(
         options,
         None,
         Some(bollard::body_try_stream(chunks(context))),
     );
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| failed(e.to_string()))?;
-        if let Some(err) = info.error_detail.and_then(|d| d.message).or(info.error) {
-            return Err(failed(err));
-        }
-    }
-    let id = engine
-        .docker
-        .inspect_image(tag)
-        .await
-        .map_err(|e| failed(e.to_string()))?
-        .id
-        .unwrap_or_default();
+    let id = built::finish(engine, stream, "dataset image", tag).await?;
     Ok(Packaged {
         id,
         tag: tag.to_string(),

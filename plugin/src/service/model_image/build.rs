@@ -9,11 +9,9 @@
 //! (world-readable, owned by root), so the server can read and never write its model.
 
 use crate::engine::Engine;
-use crate::exit::{fail_hint, ExitCode};
-use crate::service::Report;
+use crate::service::{built, Report};
 use bollard::query_parameters::BuildImageOptions;
 use finetune_spec::serving::{SERVED_MODEL_DIR, SERVE_PORT};
-use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
@@ -115,13 +113,6 @@ pub async fn build(
     labels: &BTreeMap<String, String>,
     report: &dyn Report,
 ) -> anyhow::Result<String> {
-    let failed = |m: String| {
-        fail_hint(
-            ExitCode::BuildFailed,
-            format!("building model image {tag} failed: {}", m.trim()),
-            "`docker finetune doctor` checks the engine and its free disk",
-        )
-    };
     report.status(&format!(
         "[+] building model image {tag} ({:.1} MB context)",
         context.len() as f64 / 1e6
@@ -134,24 +125,12 @@ pub async fn build(
         forcerm: true,
         ..Default::default()
     };
-    let mut stream = engine.docker.build_image(
+    let stream = engine.docker.build_image(
         options,
         None,
         Some(bollard::body_full(bytes::Bytes::from(context))),
     );
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| failed(e.to_string()))?;
-        if let Some(err) = info.error_detail.and_then(|d| d.message).or(info.error) {
-            return Err(failed(err));
-        }
-    }
-    let id = engine
-        .docker
-        .inspect_image(tag)
-        .await
-        .map_err(|e| failed(e.to_string()))?
-        .id
-        .unwrap_or_default();
+    let id = built::finish(engine, stream, "model image", tag).await?;
     report.status(&format!("[+] built {tag} ({id})"));
     Ok(id)
 }

@@ -252,21 +252,6 @@ fn quantize_eval(spec: &JobSpec) -> Option<(PathBuf, String, String)> {
     ))
 }
 
-/// A `--tag` as given: a reference without a digest, `:latest` added when it has no tag.
-pub fn check_tag(tag: &str) -> anyhow::Result<String> {
-    let r = ImageRef::parse(tag).map_err(|e| fail(ExitCode::Usage, format!("--tag: {e}")))?;
-    if r.digest.is_some() {
-        return Err(fail(
-            ExitCode::Usage,
-            format!("--tag: `{tag}` has a digest; a build is tagged REPO:TAG"),
-        ));
-    }
-    Ok(match r.tag {
-        Some(_) => tag.to_string(),
-        None => format!("{tag}:latest"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,22 +281,5 @@ mod tests {
         write_run(d.path(), "early_stopped", true);
         let run = latest_run(d.path()).unwrap();
         assert_eq!(run.model_dir(), d.path().join("model"));
-    }
-
-    #[test]
-    fn tags_are_checked_and_completed() {
-        assert_eq!(check_tag("a/b").unwrap(), "a/b:latest");
-        assert_eq!(
-            check_tag("127.0.0.1:5000/a/b:v1").unwrap(),
-            "127.0.0.1:5000/a/b:v1"
-        );
-        let digest = format!("a/b@sha256:{}", "0".repeat(64));
-        for bad in ["A/B", digest.as_str(), ""] {
-            let e = check_tag(bad).unwrap_err();
-            assert_eq!(
-                e.downcast_ref::<crate::exit::Failure>().unwrap().code,
-                ExitCode::Usage
-            );
-        }
     }
 }
