@@ -6,7 +6,7 @@
 
 use crate::cli::data::{DataArgs, DataCommand};
 use crate::commands::Ctx;
-use crate::exit::{fail, ExitCode};
+use crate::exit::ExitCode;
 use crate::service::built::check_tag;
 use crate::service::data_image::package::{self, FileEntry};
 use crate::service::Terminal;

@@ -310,6 +310,7 @@ fn chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
 
     fn dir(files: &[(&str, &[u8])]) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

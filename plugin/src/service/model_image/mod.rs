@@ -20,7 +20,7 @@ pub mod registry;
 pub mod save;
 
 use crate::engine::Engine;
-use crate::exit::{fail, fail_hint, ExitCode};
+use crate::exit::{fail_hint, ExitCode};
 use crate::service::{image, Report};
 use finetune_spec::contract::{output, RunRecord};
 use finetune_spec::image_ref::ImageRef;
