@@ -95,7 +95,7 @@ ctx="$work/context"
 mkdir -p "$ctx/dist"
 tar -C "$repo" \
     --exclude='target' --exclude='target-*' --exclude='runs' --exclude='.fixtures' \
-    -cf - Cargo.toml Cargo.lock .dockerignore spec compose trainer plugin fixtures tests | tar -C "$ctx" -xf -
+    -cf - Cargo.toml Cargo.lock .dockerignore spec compose trainer plugin fixtures gguf tests | tar -C "$ctx" -xf -
 : > "$ctx/dist/finetune-trainer"
 log "cargo vendor into the context"
 (cd "$repo" && cargo vendor --locked --quiet "$ctx/vendor" >/dev/null)
