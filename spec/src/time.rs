@@ -3,9 +3,15 @@
 
 use jiff::Timestamp;
 
-/// Now, as RFC 3339 UTC with whole seconds (`2026-01-02T03:04:05Z`).
+/// Now, as RFC 3339 UTC with milliseconds (`2026-01-02T03:04:05.678Z`). Milliseconds because
+/// a small job starts and finishes within one second: with whole seconds two such runs cannot be
+/// told apart from one after the other.
 pub fn now_rfc3339() -> String {
-    format_unix(Timestamp::now().as_second())
+    format_millis(Timestamp::now())
+}
+
+fn format_millis(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Seconds since the Unix epoch as RFC 3339 UTC with whole seconds.
@@ -49,6 +55,10 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
+        let t = Timestamp::from_millisecond(1_709_210_096_007).unwrap();
+        assert_eq!(format_millis(t), "2024-02-29T12:34:56.007Z");
+        let back = parse_rfc3339(&format_millis(t)).unwrap();
+        assert!((back - 1_709_210_096.007).abs() < 1e-6, "{back}");
         let now = parse_rfc3339(&now_rfc3339()).unwrap();
         assert!(now > 1.7e9, "{now}");
     }
