@@ -114,13 +114,25 @@ pub struct TrainLog {
     pub total_steps: Option<u64>,
 }
 
-/// Evaluation metrics on the eval set.
+/// Evaluation metrics on the eval set. A classifier's are over rows; a language model's over the
+/// tokens that carry the loss (its `accuracy` is next-token accuracy, and it has a perplexity
+/// but no macro-F1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalMetrics {
+    /// Mean cross-entropy (per row, or per trained token).
     pub loss: f64,
     pub accuracy: f64,
-    pub macro_f1: f64,
+    /// Classifiers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    /// Language models only: `exp(loss)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<f64>,
+    /// Eval rows scored.
     pub samples: u64,
+    /// Language models only: the trained tokens scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
     /// Precision, recall, F1 and support of each label, by label name (every label of the
     /// model). Absent in files written before it existed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

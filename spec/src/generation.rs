@@ -204,6 +204,15 @@ pub(crate) fn check(job: &JobSpec) -> Vec<SpecProblem> {
                     "remove `labels`, or set `task: text-classification`",
                 ));
             }
+            let f1 = job.train.early_stopping.as_ref().map(|e| e.metric)
+                == Some(crate::job::StopMetric::MacroF1);
+            if f1 {
+                out.push(problem(
+                    "train.early_stopping.metric",
+                    "a text-generation job has no macro-F1: its evaluation reports loss, perplexity and next-token accuracy",
+                    "use `eval_loss` (the default) or `accuracy`",
+                ));
+            }
         }
     }
     out
@@ -240,6 +249,23 @@ mod tests {
         assert!(j.check().is_empty());
         j.data.labels = Some(vec!["a".into()]);
         assert_eq!(j.check()[0].path, "data.labels");
+    }
+
+    #[test]
+    fn macro_f1_early_stopping_on_a_generation_job_is_refused() {
+        use crate::job::{EarlyStopping, StopMetric};
+        let mut j = generation();
+        j.train.early_stopping = Some(EarlyStopping {
+            metric: StopMetric::Accuracy,
+            ..EarlyStopping::default()
+        });
+        assert!(j.check().is_empty(), "{:?}", j.check());
+        j.train.early_stopping = Some(EarlyStopping {
+            metric: StopMetric::MacroF1,
+            ..EarlyStopping::default()
+        });
+        let paths: Vec<&str> = j.check().iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["train.early_stopping.metric"]);
     }
 
     #[test]

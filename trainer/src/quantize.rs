@@ -164,8 +164,9 @@ fn scored(
         sha256,
         accuracy_f32: before.accuracy,
         accuracy_quantized: after.accuracy,
-        macro_f1_f32: before.macro_f1,
-        macro_f1_quantized: after.macro_f1,
+        // A classifier's evaluation always has a macro-F1 (int8 serving is for classifiers).
+        macro_f1_f32: before.macro_f1.unwrap_or(0.0),
+        macro_f1_quantized: after.macro_f1.unwrap_or(0.0),
     })
 }
 

@@ -213,7 +213,7 @@ pub fn table(runs: &[Run]) -> String {
             format!("{:.2}", rec.epochs),
             opt(rec.final_train_loss),
             opt(rec.final_eval.as_ref().map(|e| e.accuracy)),
-            opt(rec.final_eval.as_ref().map(|e| e.macro_f1)),
+            opt(rec.final_eval.as_ref().and_then(|e| e.macro_f1)),
             rec.final_eval
                 .as_ref()
                 .map(class_f1)

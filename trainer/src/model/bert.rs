@@ -218,21 +218,8 @@ impl<B: Backend> BertClassifier<B> {
         self
     }
 
-    /// Counts of (trainable, all) parameters: trainable = requiring grad on this backend.
+    /// Counts of (trainable, all) parameters: see [`super::param_counts`].
     pub fn param_counts(&self) -> (usize, usize) {
-        use burn::module::{ModuleVisitor, Param};
-        struct Count(usize, usize);
-        impl<B: Backend> ModuleVisitor<B> for Count {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-                let n = p.shape().num_elements();
-                self.1 += n;
-                if p.is_require_grad() {
-                    self.0 += n;
-                }
-            }
-        }
-        let mut c = Count(0, 0);
-        self.visit(&mut c);
-        (c.0, c.1)
+        super::param_counts(self)
     }
 }

@@ -123,6 +123,26 @@ pub fn load_for_inference<B: Backend>(
     })
 }
 
+/// Counts of (trainable, all) parameters of any model: trainable = requiring grad on this
+/// backend (so a model on a plain backend counts none as trainable).
+pub fn param_counts<B: Backend, M: Module<B>>(model: &M) -> (usize, usize) {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Count(usize, usize);
+    impl<B: Backend> ModuleVisitor<B> for Count {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let n = p.shape().num_elements();
+            self.1 += n;
+            if p.is_require_grad() {
+                self.0 += n;
+            }
+        }
+    }
+    let mut c = Count(0, 0);
+    model.visit(&mut c);
+    (c.0, c.1)
+}
+
 /// Freezes embeddings and encoder, and attaches LoRA adapters to the targeted linear layers.
 /// The pooler and classifier stay trainable.
 pub fn apply_lora<B: Backend>(

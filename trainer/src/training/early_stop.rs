@@ -25,7 +25,8 @@ impl StopState {
         let (value, lower_is_better) = match cfg.metric {
             StopMetric::EvalLoss => (m.loss, true),
             StopMetric::Accuracy => (m.accuracy, false),
-            StopMetric::MacroF1 => (m.macro_f1, false),
+            // A language model has none; the spec refuses `macro_f1` for text generation.
+            StopMetric::MacroF1 => (m.macro_f1.unwrap_or(0.0), false),
         };
         let improved = match self.best {
             None => true,

@@ -4,31 +4,24 @@
 
 use super::metrics::MetricsWriter;
 use super::state::{Ctx, Position};
-use super::{best, eval, params};
+use super::task::Task;
+use super::{best, params};
 use crate::error::RunError;
-use crate::model::BertClassifier;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use finetune_spec::contract::{EvalMetrics, MetricsRecord};
 
-impl<B: AutodiffBackend> Ctx<'_, B> {
+impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
     /// Evaluates `net` on the eval set at `pos`, writes the metrics line and remembers it as
     /// the last evaluation.
     pub(super) fn eval(
         &self,
-        net: &BertClassifier<B>,
+        net: &T::Net,
         pos: &mut Position,
         metrics: &mut MetricsWriter,
     ) -> Result<EvalMetrics, RunError> {
         let inner = net.valid();
-        let m = eval::evaluate(
-            &inner,
-            self.tok,
-            &self.ds.labels,
-            &self.ds.eval,
-            self.job.train.batch_size.get() * 2,
-            self.device,
-        )?;
+        let m = self.task.evaluate(&inner, self.device)?;
         self.write(
             metrics,
             &MetricsRecord::Eval {
@@ -46,7 +39,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
     /// weights as the best. Returns true when training should stop.
     pub(super) fn early_stop(
         &self,
-        net: &BertClassifier<B>,
+        net: &T::Net,
         pos: &mut Position,
         m: &EvalMetrics,
     ) -> Result<bool, RunError> {

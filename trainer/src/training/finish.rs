@@ -6,15 +6,15 @@
 use super::metrics::MetricsWriter;
 use super::report::{fmt_eval, log};
 use super::state::{Ctx, Position};
+use super::task::Task;
 use super::{best, params};
 use crate::error::RunError;
-use crate::model::{self, BertClassifier};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use finetune_spec::contract::{ExitReason, RunRecord, Status};
 use finetune_spec::time::now_rfc3339;
 
-impl<B: AutodiffBackend> Ctx<'_, B> {
+impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
     /// Records an interruption at `step` in `status.json` and `run.json`, best effort: the
     /// checkpoint, already saved, is what the next run needs.
     pub(super) fn record_interrupted(&self, pos: &Position, status: &mut Status, step: u64) {
@@ -30,13 +30,13 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
     /// Finishes a run whose loop ended for `reason`, and returns its record.
     pub(super) fn finish(
         &self,
-        net: BertClassifier<B>,
+        net: T::Net,
         pos: &mut Position,
         metrics: &mut MetricsWriter,
         reason: ExitReason,
         status: &mut Status,
     ) -> Result<RunRecord, RunError> {
-        if !self.ds.eval.is_empty() && pos.last_eval_step != Some(pos.step) {
+        if self.task.has_eval() && pos.last_eval_step != Some(pos.step) {
             let m = self.eval(&net, pos, metrics)?;
             log(format!("final eval: {}", fmt_eval(&m)));
             self.early_stop(&net, pos, &m)?;
@@ -46,18 +46,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             "exporting the model to {}",
             self.out.model().display()
         ));
-        let inner = net.valid();
-        model::export_model(
-            &inner,
-            self.config,
-            &self.ds.labels,
-            &self.job.model,
-            &self.out.model(),
-        )
-        .map_err(|e| match e {
-            model::ModelError::Io { path, source } => RunError::output(&path, source),
-            other => RunError::Failed(other.to_string()),
-        })?;
+        self.task.export(&net.valid(), &self.out.model())?;
         let mut rec = self.record(pos, reason);
         if best_step.is_some() {
             rec.best_step = best_step;
@@ -77,11 +66,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
 
     /// With early stopping, the best evaluation's weights and its step (`net` itself when the
     /// last step was the best). Without, or when the saved best cannot be read (logged), `net`.
-    fn best_weights(
-        &self,
-        net: BertClassifier<B>,
-        pos: &Position,
-    ) -> Result<(BertClassifier<B>, Option<u64>), RunError> {
+    fn best_weights(&self, net: T::Net, pos: &Position) -> Result<(T::Net, Option<u64>), RunError> {
         let (Some(_), Some(step)) = (&self.job.train.early_stopping, pos.stop.best_step) else {
             return Ok((net, None));
         };

@@ -104,8 +104,10 @@ pub fn eval_metrics(
             loss_sum / gold.len() as f64
         },
         accuracy,
-        macro_f1,
+        macro_f1: Some(macro_f1),
+        perplexity: None,
         samples: gold.len() as u64,
+        tokens: None,
         per_class: per_class(predicted, gold, labels),
     }
 }

@@ -10,11 +10,16 @@
 //! step, and checkpoints hold every parameter and AdamW moment bit for bit. So a run resumed from
 //! step N computes the same steps N+1.. as one that never stopped.
 //!
+//! The loop is the same for every task: a [`task::Task`] (`classify.rs` for sequence
+//! classification) supplies the rows, the network, a micro-batch's loss, the evaluation and the
+//! export.
+//!
 //! [`train`] here sets a run up and hands over: `run_loop.rs` (epochs and groups) drives
 //! `step.rs` (one optimizer step), `evals.rs` (evaluations, early stopping) and `resume.rs`
 //! (checkpoints in and out); `finish.rs` ends the run; `state.rs` holds what they share.
 
 pub mod best;
+mod classify;
 pub mod early_stop;
 pub mod eval;
 mod evals;
@@ -29,14 +34,11 @@ mod run_loop;
 pub mod schedule;
 mod state;
 mod step;
+mod task;
 
 use crate::artifact::OutputDir;
-use crate::data;
 use crate::error::RunError;
-use crate::model;
 use crate::model::blocks::autocast::{self, Compute};
-use crate::redaction;
-use crate::tokenize::TextTokenizer;
 use burn::tensor::backend::AutodiffBackend;
 use finetune_spec::contract::{MetricsRecord, RunRecord, Status};
 use finetune_spec::time::now_rfc3339;
@@ -47,6 +49,7 @@ use report::log;
 use schedule::LrSchedule;
 use state::{Ctx, Position};
 use std::time::Instant;
+use task::Task;
 
 /// How `train` was asked to run.
 #[derive(Debug, Clone, Default)]
@@ -91,116 +94,136 @@ pub fn train<B: AutodiffBackend>(
         });
     }
 
-    let mut ds = data::load(&job.data, job.train.seed)?;
-    for w in data::warnings(&ds) {
-        log(format!("warning: {w}"));
-    }
-    // Before the tokenizer or anything else sees a row; the counts go to metrics.jsonl and
-    // run.json, the values nowhere.
-    redaction::apply(&job.data, &mut ds)?;
-    if let Some(r) = &ds.redaction {
-        log(format!("redacted: {}", report::redaction_counts(r)));
-    }
-    if ds.eval.is_empty() && job.train.early_stopping.is_some() {
-        return Err(RunError::BadInput(
-            "train.early_stopping needs an eval set: set data.eval or data.eval_split".into(),
-        ));
-    }
-    let tok = TextTokenizer::from_dir(&job.model, job.train.max_length.get())?;
-    let resume = resume::find(&out, &ds, &config_hash, opts.force_resume)?;
-
-    let loaded =
-        model::load_classifier::<B>(&job.model, &ds.labels, &job.method, job.train.seed, device)?;
-    let (trainable, total) = loaded.model.param_counts();
-    log(format!(
-        "model {} ({} labels, {total} params, {trainable} trainable), backend {backend_name}, {} train / {} eval rows",
-        job.model.display(),
-        ds.labels.len(),
-        ds.train.len(),
-        ds.eval.len()
-    ));
-
-    let (batches_per_epoch, steps_per_epoch, total_steps) =
-        state::step_counts(&job.train, ds.train.len());
-    let sched = LrSchedule::new(
-        job.train.learning_rate.get(),
-        job.train.warmup_ratio.get(),
-        total_steps,
-        job.train.schedule,
-    );
-    let mut opt = AdamW::<B::InnerBackend>::new(job.train.weight_decay.get());
-    let resumed_from = resume.as_ref().map(|l| l.manifest.step);
-    let (mut net, mut pos) = match resume {
-        Some(l) => resume::restore(loaded.model, &mut opt, l, device)?,
-        None => (loaded.model, Position::start()),
-    };
-    // f16 products need loss scaling; a resumed run keeps its checkpointed scale. Other
-    // precisions never scale (a checkpoint's scale, from an f16 run, is dropped: with
-    // --force-resume a run may change precision).
-    pos.loss_scale = match autocast::current() {
-        Compute::F16 => Some(pos.loss_scale.unwrap_or_default()),
-        Compute::F32 | Compute::Bf16 => None,
-    };
-    let mut metrics = MetricsWriter::open(&out.metrics(), resumed_from)
-        .map_err(|e| RunError::output(&out.metrics(), e))?;
-    // A resumed run keeps the step-0 record it wrote the first time.
-    if let (Some(r), None) = (&ds.redaction, resumed_from) {
-        let rec = MetricsRecord::Redaction {
-            step: 0,
-            redaction: r.clone(),
-        };
-        metrics
-            .write(&rec)
-            .map_err(|e| RunError::output(&out.metrics(), e))?;
-    }
-
-    let mut status = Status {
-        state: "running".into(),
-        job: job.name.clone(),
-        pid: std::process::id(),
-        total_steps,
-        steps_per_epoch,
-        epochs: job.train.epochs.get(),
-        step: pos.step,
-        resumed_from_step: resumed_from,
-        started_at: started_at.clone(),
-        updated_at: now_rfc3339(),
-    };
-    out.write_status(&status)?;
-
-    let ctx = Ctx {
-        job,
-        ds: &ds,
-        tok: &tok,
-        out: &out,
-        device,
-        config_hash: &config_hash,
-        config: &loaded.config,
-        sched,
-        batches_per_epoch,
-        total_steps,
-        backend: backend_name,
-        started,
-        started_at: &started_at,
-        resumed_from,
-    };
-    let reason = match ctx.run_loop(
-        &mut net,
-        &mut opt,
-        &mut pos,
-        &mut metrics,
-        opts.process_start,
-    ) {
-        Ok(r) => r,
-        Err(RunError::Interrupted { step }) => {
-            ctx.record_interrupted(&pos, &mut status, step);
-            return Err(RunError::Interrupted { step });
+    match job.task {
+        finetune_spec::Task::TextClassification => {
+            let task = classify::Classification::load(job)?;
+            let resume = resume::find(
+                &out,
+                Task::<B>::dataset_sha256(&task),
+                Task::<B>::labels(&task),
+                &config_hash,
+                opts.force_resume,
+            )?;
+            let net = task.build::<B>(device, backend_name)?;
+            let run = Run {
+                job,
+                opts,
+                device,
+                backend_name,
+                out: &out,
+                config_hash: &config_hash,
+                started,
+                started_at: &started_at,
+            };
+            run.drive(&task, net, resume)
         }
-        Err(e) => return Err(e),
-    };
-    let record = ctx.finish(net, &mut pos, &mut metrics, reason, &mut status)?;
-    Ok(Outcome {
-        record,
-        already_done: false,
-    })
+        finetune_spec::Task::TextGeneration => Err(RunError::BadInput(
+            "task: text-generation cannot be trained by this trainer yet".into(),
+        )),
+    }
+}
+
+/// What [`train`] set up before the task took over.
+struct Run<'a, B: AutodiffBackend> {
+    job: &'a JobSpec,
+    opts: &'a TrainOptions,
+    device: &'a B::Device,
+    backend_name: &'a str,
+    out: &'a OutputDir,
+    config_hash: &'a str,
+    started: Instant,
+    started_at: &'a str,
+}
+
+impl<B: AutodiffBackend> Run<'_, B> {
+    /// Trains `net` on `task` from the start or from the checkpoint `resume`, to the end.
+    fn drive<T: Task<B>>(
+        &self,
+        task: &T,
+        net: T::Net,
+        resume: Option<crate::checkpoint::Loaded>,
+    ) -> Result<Outcome, RunError> {
+        let (job, out, device) = (self.job, self.out, self.device);
+        let (batches_per_epoch, steps_per_epoch, total_steps) =
+            state::step_counts(&job.train, task.train_rows());
+        let sched = LrSchedule::new(
+            job.train.learning_rate.get(),
+            job.train.warmup_ratio.get(),
+            total_steps,
+            job.train.schedule,
+        );
+        let mut opt = AdamW::<B::InnerBackend>::new(job.train.weight_decay.get());
+        let resumed_from = resume.as_ref().map(|l| l.manifest.step);
+        let (mut net, mut pos) = match resume {
+            Some(l) => resume::restore(net, &mut opt, l, device)?,
+            None => (net, Position::start()),
+        };
+        // f16 products need loss scaling; a resumed run keeps its checkpointed scale. Other
+        // precisions never scale (a checkpoint's scale, from an f16 run, is dropped: with
+        // --force-resume a run may change precision).
+        pos.loss_scale = match autocast::current() {
+            Compute::F16 => Some(pos.loss_scale.unwrap_or_default()),
+            Compute::F32 | Compute::Bf16 => None,
+        };
+        let mut metrics = MetricsWriter::open(&out.metrics(), resumed_from)
+            .map_err(|e| RunError::output(&out.metrics(), e))?;
+        // A resumed run keeps the step-0 record it wrote the first time.
+        if let (Some(r), None) = (task.redaction(), resumed_from) {
+            let rec = MetricsRecord::Redaction {
+                step: 0,
+                redaction: r.clone(),
+            };
+            metrics
+                .write(&rec)
+                .map_err(|e| RunError::output(&out.metrics(), e))?;
+        }
+
+        let mut status = Status {
+            state: "running".into(),
+            job: job.name.clone(),
+            pid: std::process::id(),
+            total_steps,
+            steps_per_epoch,
+            epochs: job.train.epochs.get(),
+            step: pos.step,
+            resumed_from_step: resumed_from,
+            started_at: self.started_at.to_string(),
+            updated_at: now_rfc3339(),
+        };
+        out.write_status(&status)?;
+
+        let ctx = Ctx {
+            job,
+            task,
+            out,
+            device,
+            config_hash: self.config_hash,
+            sched,
+            batches_per_epoch,
+            total_steps,
+            backend: self.backend_name,
+            started: self.started,
+            started_at: self.started_at,
+            resumed_from,
+        };
+        let reason = match ctx.run_loop(
+            &mut net,
+            &mut opt,
+            &mut pos,
+            &mut metrics,
+            self.opts.process_start,
+        ) {
+            Ok(r) => r,
+            Err(RunError::Interrupted { step }) => {
+                ctx.record_interrupted(&pos, &mut status, step);
+                return Err(RunError::Interrupted { step });
+            }
+            Err(e) => return Err(e),
+        };
+        let record = ctx.finish(net, &mut pos, &mut metrics, reason, &mut status)?;
+        Ok(Outcome {
+            record,
+            already_done: false,
+        })
+    }
 }

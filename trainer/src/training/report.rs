@@ -8,10 +8,20 @@ pub(super) fn log(msg: impl AsRef<str>) {
 
 /// An evaluation as one log phrase.
 pub(super) fn fmt_eval(m: &EvalMetrics) -> String {
-    format!(
-        "loss {:.4} accuracy {:.4} macro_f1 {:.4} ({} samples)",
-        m.loss, m.accuracy, m.macro_f1, m.samples
-    )
+    match (m.macro_f1, m.perplexity) {
+        (Some(f1), _) => format!(
+            "loss {:.4} accuracy {:.4} macro_f1 {:.4} ({} samples)",
+            m.loss, m.accuracy, f1, m.samples
+        ),
+        (None, ppl) => format!(
+            "loss {:.4} perplexity {:.3} token accuracy {:.4} ({} samples, {} tokens)",
+            m.loss,
+            ppl.unwrap_or(f64::NAN),
+            m.accuracy,
+            m.samples,
+            m.tokens.unwrap_or(0)
+        ),
+    }
 }
 
 /// `train: email 3, phone 0; eval: ...`: a redaction record's counts, numbers only.

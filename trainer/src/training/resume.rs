@@ -7,21 +7,22 @@ use super::optim::AdamW;
 use super::params;
 use super::report::{log, short};
 use super::state::{Ctx, Position};
+use super::task::Task;
 use crate::artifact::{self, OutputDir};
 use crate::checkpoint::{self, Loaded, Manifest, OptimizerState, RngState, SchedulerState};
-use crate::data::Dataset;
 use crate::error::RunError;
-use crate::model::BertClassifier;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use finetune_spec::Schedule;
+use std::collections::BTreeMap;
 
 /// The newest valid checkpoint in `out`, if any, once it is known to fit this run: same config
-/// hash and data (unless `force`), same labels. Runs before the model is built, so a refusal
-/// does not cost a model load.
+/// hash and data (`sha256`, unless `force`), same `labels`. Runs before the model is built, so a
+/// refusal does not cost a model load.
 pub(super) fn find(
     out: &OutputDir,
-    ds: &Dataset,
+    sha256: &BTreeMap<String, String>,
+    labels: &[String],
     config_hash: &str,
     force: bool,
 ) -> Result<Option<Loaded>, RunError> {
@@ -29,7 +30,7 @@ pub(super) fn find(
         return Ok(None);
     };
     let m = &l.manifest;
-    let same_data = m.dataset_sha256 == ds.sha256;
+    let same_data = &m.dataset_sha256 == sha256;
     if (m.config_hash != config_hash || !same_data) && !force {
         let what = if m.config_hash != config_hash {
             "a different config"
@@ -44,24 +45,24 @@ pub(super) fn find(
             short(config_hash)
         )));
     }
-    if m.labels != ds.labels {
+    if m.labels != labels {
         return Err(RunError::ResumeRefused(format!(
             "{} has labels {:?} but the data has {:?}",
             l.dir.display(),
             m.labels,
-            ds.labels
+            labels
         )));
     }
     Ok(Some(l))
 }
 
 /// `net` and `opt` as checkpoint `l` saved them, and the position to continue from.
-pub(super) fn restore<B: AutodiffBackend>(
-    net: BertClassifier<B>,
+pub(super) fn restore<B: AutodiffBackend, M: AutodiffModule<B>>(
+    net: M,
     opt: &mut AdamW<B::InnerBackend>,
     l: Loaded,
     device: &B::Device,
-) -> Result<(BertClassifier<B>, Position), RunError> {
+) -> Result<(M, Position), RunError> {
     let (net, problems) = params::load_named_params(net, &l.model);
     if !problems.is_empty() {
         return Err(RunError::ResumeRefused(format!(
@@ -82,11 +83,11 @@ pub(super) fn restore<B: AutodiffBackend>(
     Ok((net, pos))
 }
 
-impl<B: AutodiffBackend> Ctx<'_, B> {
+impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
     /// Saves a checkpoint of `net` and `opt` at `pos` (pruning to `checkpoint.keep`).
     pub(super) fn save(
         &self,
-        net: &BertClassifier<B>,
+        net: &T::Net,
         opt: &AdamW<B::InnerBackend>,
         pos: &Position,
     ) -> Result<(), RunError> {
@@ -128,8 +129,8 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             last_eval_step: pos.last_eval_step,
             loss_scale: pos.loss_scale,
             config_hash: self.config_hash.to_string(),
-            dataset_sha256: self.ds.sha256.clone(),
-            labels: self.ds.labels.clone(),
+            dataset_sha256: self.task.dataset_sha256().clone(),
+            labels: self.task.labels().to_vec(),
             trainer_version: artifact::trainer_version(),
             files: Default::default(),
         };

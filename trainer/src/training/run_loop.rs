@@ -7,19 +7,19 @@ use super::metrics::MetricsWriter;
 use super::optim::AdamW;
 use super::report::{fmt_eval, log};
 use super::state::{Ctx, Position};
+use super::task::Task;
 use crate::data;
 use crate::error::RunError;
-use crate::model::BertClassifier;
 use burn::tensor::backend::AutodiffBackend;
 use finetune_spec::contract::{ExitReason, MetricsRecord, TrainLog};
 use std::time::Instant;
 
-impl<B: AutodiffBackend> Ctx<'_, B> {
+impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
     /// Trains from `pos` until the run completes, reaches `max_steps` or stops early, and says
     /// which. `process_start` is for the start-up-to-first-step log line.
     pub(super) fn run_loop(
         &self,
-        net: &mut BertClassifier<B>,
+        net: &mut T::Net,
         opt: &mut AdamW<B::InnerBackend>,
         pos: &mut Position,
         metrics: &mut MetricsWriter,
@@ -47,7 +47,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         let mut first_step_logged = false;
         let mut last_saved = pos.step;
         while pos.epoch < t.epochs.get() {
-            let batches = data::epoch_batches(self.ds.train.len(), bs, t.seed, pos.epoch);
+            let batches = data::epoch_batches(self.task.train_rows(), bs, t.seed, pos.epoch);
             while pos.batch_in_epoch < batches.len() {
                 let t0 = Instant::now();
                 let group_end = (pos.batch_in_epoch + accum).min(batches.len());
@@ -102,7 +102,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                 let done = pos.step >= self.total_steps;
                 let mut stop = false;
                 if let Some(every) = t.eval_every_steps.map(|e| e.get()) {
-                    if pos.step.is_multiple_of(every) && !self.ds.eval.is_empty() {
+                    if pos.step.is_multiple_of(every) && self.task.has_eval() {
                         let m = self.eval(net, pos, metrics)?;
                         log(format!("eval at step {}: {}", pos.step, fmt_eval(&m)));
                         stop = self.early_stop(net, pos, &m)?;
@@ -127,7 +127,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             let end_of_epoch = pos.batch_in_epoch >= batches.len();
             let mut stop = self.patience_spent(pos);
             if end_of_epoch {
-                if t.eval_every_steps.is_none() && !self.ds.eval.is_empty() {
+                if t.eval_every_steps.is_none() && self.task.has_eval() {
                     let m = self.eval(net, pos, metrics)?;
                     log(format!(
                         "eval after epoch {}: {}",

@@ -7,14 +7,12 @@ use super::early_stop::StopState;
 use super::loss_scale::LossScale;
 use super::metrics::MetricsWriter;
 use super::schedule::LrSchedule;
+use super::task::Task;
 use crate::artifact::{self, OutputDir};
 use crate::checkpoint::Manifest;
-use crate::data::Dataset;
 use crate::error::RunError;
 use crate::model::blocks::autocast;
-use crate::model::BertConfig;
-use crate::tokenize::TextTokenizer;
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::AutodiffBackend;
 use finetune_spec::contract::{EvalMetrics, ExitReason, MetricsRecord, RunRecord};
 use finetune_spec::time::now_rfc3339;
 use finetune_spec::{JobSpec, TrainSpec};
@@ -83,15 +81,13 @@ pub(super) fn step_counts(t: &TrainSpec, rows: usize) -> (usize, u64, u64) {
 }
 
 /// What the loop reads but does not change.
-pub(super) struct Ctx<'a, B: Backend> {
+pub(super) struct Ctx<'a, B: AutodiffBackend, T: Task<B>> {
     pub(super) job: &'a JobSpec,
-    pub(super) ds: &'a Dataset,
-    pub(super) tok: &'a TextTokenizer,
+    /// The data, the loss, the evaluation and the export.
+    pub(super) task: &'a T,
     pub(super) out: &'a OutputDir,
     pub(super) device: &'a B::Device,
     pub(super) config_hash: &'a str,
-    /// The model's `config.json`, for the export.
-    pub(super) config: &'a BertConfig,
     pub(super) sched: LrSchedule,
     pub(super) batches_per_epoch: usize,
     pub(super) total_steps: u64,
@@ -103,7 +99,7 @@ pub(super) struct Ctx<'a, B: Backend> {
     pub(super) resumed_from: Option<u64>,
 }
 
-impl<B: Backend> Ctx<'_, B> {
+impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
     /// The fractional epoch `pos` is at.
     pub(super) fn epoch_at(&self, pos: &Position) -> f64 {
         pos.epoch as f64 + pos.batch_in_epoch as f64 / self.batches_per_epoch.max(1) as f64
@@ -123,8 +119,8 @@ impl<B: Backend> Ctx<'_, B> {
     /// The `run.json` record of this run ending at `pos` for `reason`.
     pub(super) fn record(&self, pos: &Position, reason: ExitReason) -> RunRecord {
         let mut rec = artifact::run_record(self.job, reason);
-        rec.dataset_sha256 = self.ds.sha256.clone();
-        rec.redaction = self.ds.redaction.clone();
+        rec.dataset_sha256 = self.task.dataset_sha256().clone();
+        rec.redaction = self.task.redaction().cloned();
         rec.backend = self.backend.to_string();
         // The matrix products' type; the weights are always f32 (see autocast).
         rec.precision = Some(autocast::current().name().to_string());

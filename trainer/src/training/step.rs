@@ -5,9 +5,10 @@
 
 use super::loss_scale::{LossScale, Verdict};
 use super::state::{Ctx, Position};
-use super::{eval, optim, optim::AdamW};
+use super::task::Task;
+use super::{optim, optim::AdamW};
 use crate::error::RunError;
-use crate::model::{init::SeededRng, BertClassifier};
+use crate::model::init::SeededRng;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -24,12 +25,12 @@ pub(super) struct Stepped {
     pub(super) skipped: bool,
 }
 
-impl<B: AutodiffBackend> Ctx<'_, B> {
+impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
     /// Trains `net` on the micro-batches `group` (row indices each) as step `pos.step + 1`.
     /// Only `net` and `opt` change; the caller advances `pos`.
     pub(super) fn step(
         &self,
-        net: &mut BertClassifier<B>,
+        net: &mut T::Net,
         opt: &mut AdamW<B::InnerBackend>,
         pos: &Position,
         group: &[Vec<usize>],
@@ -39,23 +40,26 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         let mut step_loss = 0.0;
         let mut samples = 0;
         let mut scaler = pos.loss_scale;
-        // The loss's multiplier before backward: the f16 scale, folded with the accumulation mean.
-        let loss_mult = scaler.map_or(1.0, |s| s.scale) / group.len() as f64;
+        // Each micro-batch's share of the group's loss (see `Task::weight`).
+        let weights: Vec<f64> = group.iter().map(|idx| self.task.weight(idx)).collect();
+        let total: f64 = weights.iter().sum();
+        let scale = scaler.map_or(1.0, |s| s.scale);
         for (micro, idx) in group.iter().enumerate() {
+            let share = if total > 0.0 {
+                weights[micro] / total
+            } else {
+                0.0
+            };
             // Dropout masks depend on (seed, step, micro-batch) only.
             let mut rng = SeededRng::new(t.seed ^ 0xD809_0000_0000_0000, pos.step);
             for _ in 0..micro {
                 rng.next_u64();
             }
             B::seed(self.device, rng.next_u64());
-            let texts: Vec<&str> = idx
-                .iter()
-                .map(|&i| self.ds.train[i].text.as_str())
-                .collect();
-            let gold: Vec<usize> = idx.iter().map(|&i| self.ds.train[i].label).collect();
-            let logits = eval::logits(net, self.tok, &texts, self.device)?;
-            let loss = eval::cross_entropy(logits, &gold).mean();
-            let scaled = loss.clone().mul_scalar(loss_mult);
+            let micro_loss = self.task.loss(net, idx, self.device)?;
+            let loss = micro_loss.loss;
+            // The f16 scale folded with the micro-batch's share.
+            let scaled = loss.clone().mul_scalar(scale * share);
             let grads = GradientsParams::from_grads(scaled.backward(), net);
             optim::accumulate(net, &mut acc, grads);
             let l: Vec<f32> = loss
@@ -63,8 +67,8 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
                 .convert::<f32>()
                 .to_vec()
                 .unwrap_or_default();
-            step_loss += l.first().copied().unwrap_or(f32::NAN) as f64 / group.len() as f64;
-            samples += idx.len();
+            step_loss += l.first().copied().unwrap_or(f32::NAN) as f64 * share;
+            samples += micro_loss.rows;
         }
         if !step_loss.is_finite() {
             return Err(RunError::Failed(format!(

@@ -131,8 +131,9 @@ pub fn metrics(rec: &MetricsRecord, timestamp: i64) -> Option<(Kind, u64, Vec<Me
             let mut v = vec![
                 ("eval_loss".into(), eval.loss),
                 ("eval_accuracy".into(), eval.accuracy),
-                ("eval_macro_f1".into(), eval.macro_f1),
             ];
+            v.extend(eval.macro_f1.map(|f| ("eval_macro_f1".into(), f)));
+            v.extend(eval.perplexity.map(|p| ("eval_perplexity".into(), p)));
             for (label, m) in &eval.per_class {
                 v.push((sanitize_key(&format!("eval_f1_{label}")), m.f1));
             }

@@ -123,7 +123,12 @@ pub fn labels(i: &Inputs) -> BTreeMap<String, String> {
     own("exit-reason", exit_reason(rec));
     if let Some(e) = &rec.final_eval {
         own("eval.accuracy", num(e.accuracy));
-        own("eval.macro-f1", num(e.macro_f1));
+        if let Some(f1) = e.macro_f1 {
+            own("eval.macro-f1", num(f1));
+        }
+        if let Some(ppl) = e.perplexity {
+            own("eval.perplexity", num(ppl));
+        }
         own("eval.loss", num(e.loss));
         own("eval.samples", e.samples.to_string());
     }
