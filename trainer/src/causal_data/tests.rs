@@ -216,7 +216,7 @@ fn chatterbot_with_smollm2_trains_exactly_the_assistant_turns() {
     let split =
         finetune_fixtures::chatterbot::write_messages(&corpus, &dir.path().join("chat"), 10)
             .unwrap();
-    let mut j: JobSpec = serde_json::from_value(serde_json::json!({
+    let j: JobSpec = serde_json::from_value(serde_json::json!({
         "name": "j", "task": "text-generation", "model": gguf, "output": dir.path().join("o"),
         "data": {"train": dir.path().join("chat/train.jsonl"), "eval": dir.path().join("chat/eval.jsonl")},
         "train": {"max_length": 512, "batch_size": 8},
@@ -266,7 +266,6 @@ fn chatterbot_with_smollm2_trains_exactly_the_assistant_turns() {
     eprintln!("chatterbot train with SmolLM2: {s:?}");
 
     // Packing: every token once, in rows of max_length.
-    j.train.packing = true;
     let how = Batching {
         batch_size: j.train.batch_size.get(),
         max_length: 512,
