@@ -8,7 +8,8 @@ use finetune_fixtures::TinyLlama;
 use finetune_spec::chat::{Example, Role, IGNORE_INDEX};
 use std::path::{Path, PathBuf};
 
-/// A text-generation job on `model` with `train` rows and the `train:` options in `train_opts`.
+/// A text-generation job on `model` with `rows` as its training file and `extra` merged into
+/// the job (`{"train": {"max_length": 10}}`).
 fn job(dir: &Path, model: &Path, rows: &[serde_json::Value], extra: serde_json::Value) -> JobSpec {
     let path = dir.join("train.jsonl");
     let text: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
