@@ -6,16 +6,14 @@
 //! carry the loss, and how many rows `train.max_length` truncates (and how many of those lose
 //! every trained token). One rendered example, with its trained part, is kept for the summary.
 //!
-//! The tokenizer and chat template come from a Hugging Face model directory ([`Assets`]). A
-//! `.gguf` model keeps both in its metadata, which is the GGUF reader's: until that reader feeds
-//! [`Assets`], rows of a GGUF job are checked and counted, and rendered only with
-//! `data.chat_template`, and tokens are not counted.
+//! The tokenizer and chat template come from the model ([`Assets`]): a Hugging Face directory,
+//! or a `.gguf` file's metadata.
 
 use crate::diagnostic::Diagnostic;
 use crate::project::Job;
 use crate::validate::{DataReport, MAX_ROW_ERRORS};
 use crate::Position;
-use finetune_spec::chat::{self, ChatError, ChatTemplate, ExampleScan, Rendered};
+use finetune_spec::chat::{self, ChatError, ChatTemplate, ExampleScan, ModelAssets, Rendered};
 use finetune_spec::DataShape;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -69,32 +67,28 @@ pub struct Assets {
 }
 
 impl Assets {
-    /// The job's chat template (`data.chat_template`, else the model directory's) and tokenizer
-    /// (the directory's `tokenizer.json`). A broken `tokenizer_config.json` or template is an
-    /// error; a missing tokenizer is `None` (the model check reports it).
+    /// The job's chat template (`data.chat_template`, else the model's) and tokenizer, from a
+    /// Hugging Face directory or a GGUF file's metadata ([`ModelAssets`], as the trainer reads
+    /// them). A broken `tokenizer_config.json`, GGUF header or template is an error; a missing
+    /// tokenizer is `None` (the model check reports it).
     pub fn load(job: &Job) -> Result<Assets, ChatError> {
-        let dir = &job.spec.model;
-        let from_dir = if dir.is_dir() {
-            ChatTemplate::from_model_dir(dir)?
-        } else {
-            None
+        let model = ModelAssets::load(&job.spec.model, job.spec.data.chat_template.as_deref())?;
+        let tokenizer = match &model.tokenizer_json {
+            Some(json) => {
+                Some(
+                    json.parse::<tokenizers::Tokenizer>()
+                        .map_err(|e| ChatError::Config {
+                            path: job.spec.model.clone(),
+                            message: format!("the tokenizer does not load: {e}"),
+                        })?,
+                )
+            }
+            None => None,
         };
-        let tokens = from_dir
-            .as_ref()
-            .map(|t| t.tokens().clone())
-            .unwrap_or_default();
-        let template = match &job.spec.data.chat_template {
-            Some(source) => Some(ChatTemplate::new(source, tokens.clone())?),
-            None => from_dir,
-        };
-        let tokenizer = dir
-            .is_dir()
-            .then(|| tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).ok())
-            .flatten();
         Ok(Assets {
-            template,
+            template: model.template,
             tokenizer,
-            eos: tokens.eos,
+            eos: model.tokens.eos,
         })
     }
 }
@@ -285,25 +279,20 @@ fn row_error(file: &Path, key: &str, line: usize, place: &str, msg: &str) -> Dia
     Diagnostic::error(&pos, key, short)
 }
 
-/// A problem with the chat template, at `data.chat_template` when the spec sets it, else at
-/// `model`.
+/// A problem with the chat template, at `data.chat_template` when the spec sets it, else (and
+/// for a model file that does not read) at `model`.
 fn template_error(job: &Job, e: &ChatError) -> Diagnostic {
-    let rel = if job.spec.data.chat_template.is_some() {
-        "data.chat_template"
-    } else {
-        "model"
+    let own_template = job.spec.data.chat_template.is_some();
+    let rel = match e {
+        ChatError::Config { .. } => "model",
+        _ if own_template => "data.chat_template",
+        _ => "model",
     };
-    let d = Diagnostic::error(
+    Diagnostic::error(
         job.position_of(rel),
         format!("{}.{rel}", job.key_path),
         e.to_string(),
-    );
-    match e {
-        ChatError::NoTemplate if !job.spec.model.is_dir() => d.with_hint(
-            "a GGUF model's own chat template is read by the trainer; `validate --data` renders conversations with `data.chat_template` only",
-        ),
-        _ => d,
-    }
+    )
 }
 
 /// A warning when eval rows repeat training rows.
@@ -370,7 +359,7 @@ impl GenerationFile {
                 t.truncated,
                 if t.truncated == 1 { "" } else { "s" },
             )),
-            None => out.push_str("; tokens not counted (no tokenizer.json in the model directory)"),
+            None => out.push_str("; tokens not counted (the model has no tokenizer)"),
         }
         out
     }

@@ -278,25 +278,24 @@ fn lora_targets_are_the_architectures_module_names() {
 }
 
 #[test]
-fn a_gguf_model_file_is_accepted_by_its_magic() {
+fn a_gguf_model_file_is_accepted_by_its_magic_and_read_for_the_data_check() {
     let (dir, _) = with_job(&[("t.jsonl", GOOD)], "data: {train: t.jsonl}");
     std::fs::write(dir.path().join("m.gguf"), b"GGUF\x03\0\0\0").unwrap();
     let compose = "x-finetune:\n  jobs:\n    j: {task: text-generation, model: m.gguf, output: o, data: {train: t.jsonl, chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}'}}\n";
     std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
     let p = load_project(&options(dir.path())).unwrap();
-    let ds = validate(
-        &p,
-        &ValidateOptions {
-            check_data: true,
-            data_check: None,
-        },
-    );
+    let ds = validate(&p, &ValidateOptions::default());
     assert!(ds.is_empty(), "{:#?}", texts(&ds));
-    let f = &check_data(&p.jobs[0]).generation[0];
-    assert!(f.tokens.is_none(), "a GGUF's tokenizer is not read here");
-    assert!(f
-        .summary(128)
-        .ends_with("tokens not counted (no tokenizer.json in the model directory)"));
+    // The data check reads the tokenizer from the header, which this file lacks: one error at
+    // `model` naming the file, not a panic and not the job's own template.
+    let r = check_data(&p.jobs[0]);
+    let t = texts(&r.diagnostics);
+    assert_eq!(t.len(), 1, "{t:#?}");
+    assert!(
+        t[0].contains("m.gguf") && t[0].contains("j.model"),
+        "{t:#?}"
+    );
+    assert!(r.generation.is_empty());
 }
 
 /// `$FINETUNE_FIXTURES`, else `<repo>/.fixtures`.
@@ -310,12 +309,23 @@ fn fixtures_dir() -> PathBuf {
 /// fails.
 fn chatterbot() -> Option<PathBuf> {
     let dir = fixtures_dir().join("chatterbot/english");
-    if dir.join("ai.yml").is_file() {
-        return Some(dir);
+    fixture(&dir, &dir.join("ai.yml"))
+}
+
+/// SmolLM2-135M-Instruct as llama.cpp quantises it (Q4_1), or `None` as [`chatterbot`].
+fn smollm2_gguf() -> Option<PathBuf> {
+    let path = fixtures_dir().join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    fixture(&path, &path)
+}
+
+/// `found` when `probe` exists; else `None` with a message, or a failure under CI=true.
+fn fixture(found: &Path, probe: &Path) -> Option<PathBuf> {
+    if probe.is_file() {
+        return Some(found.to_path_buf());
     }
     let msg = format!(
-        "chatterbot fixture not found in {}: run scripts/fetch-fixtures.sh",
-        dir.display()
+        "fixture not found at {}: run scripts/fetch-fixtures.sh",
+        probe.display()
     );
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{msg} (CI=true: fixtures are required)");
@@ -325,7 +335,7 @@ fn chatterbot() -> Option<PathBuf> {
 }
 
 /// `validate --data` on the chatterbot conversations with the tokenizer and template of
-/// `model` (a Hugging Face directory): no errors, and the counts of the rows.
+/// `model` (a Hugging Face directory or a GGUF file): no errors, and the counts of the rows.
 pub fn validate_chatterbot(model: &Path) -> Option<(DataReport, usize, usize)> {
     let src = chatterbot()?;
     let dir = tempfile::tempdir().unwrap();
@@ -364,4 +374,42 @@ fn chatterbot_conversations_validate_and_count() {
     assert!(tokens.trained > 0 && tokens.trained < tokens.total);
     eprintln!("chatterbot train: {}", t.summary(128));
     eprintln!("chatterbot eval: {}", e.summary(128));
+}
+
+#[test]
+fn a_gguf_models_own_tokenizer_and_template_count_the_chatterbot_rows() {
+    let Some(gguf) = smollm2_gguf() else {
+        return;
+    };
+    let Some((r, train, _)) = validate_chatterbot(&gguf) else {
+        return;
+    };
+    assert!(
+        !r.diagnostics.iter().any(Diagnostic::is_error),
+        "{:#?}",
+        texts(&r.diagnostics)
+    );
+    let t = &r.generation[0];
+    let tokens = t
+        .tokens
+        .as_ref()
+        .expect("the GGUF's tokenizer counts tokens");
+    assert_eq!(tokens.rows, train);
+    // Real BPE: a few tokens per word, far fewer than the byte tokenizer's one per byte.
+    assert!(tokens.trained > 0 && tokens.trained < tokens.total);
+    assert!(
+        tokens.max < 512,
+        "no chatterbot pair is that long: {}",
+        tokens.max
+    );
+    // SmolLM2's template, read from the metadata, adds its default system turn.
+    let (_, example) = t.example.as_ref().unwrap();
+    assert!(
+        example
+            .text
+            .starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"),
+        "{}",
+        example.text
+    );
+    eprintln!("chatterbot with the SmolLM2 GGUF: {}", t.summary(512));
 }

@@ -169,12 +169,9 @@ fn eval_only_labels(
     }
 }
 
-/// Holds out `ceil(fraction * n)` examples chosen by `seed`; both parts keep file order.
-pub fn split(
-    all: Vec<Example>,
-    fraction: f64,
-    seed: u64,
-) -> Result<(Vec<Example>, Vec<Example>), DataError> {
+/// Holds out `ceil(fraction * n)` examples chosen by `seed`; both parts keep file order. Generic
+/// so text-generation rows ([`crate::causal_data`]) are held out the same way.
+pub fn split<T>(all: Vec<T>, fraction: f64, seed: u64) -> Result<(Vec<T>, Vec<T>), DataError> {
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(DataError::BadSplit(fraction));
     }
@@ -331,7 +328,7 @@ mod tests {
         // Out of (0, 1) a split cannot be built: the spec type refuses it.
         assert!(finetune_spec::Fraction::new(1.5).is_none());
         assert!(matches!(
-            split(Vec::new(), 1.5, 7),
+            split(Vec::<Example>::new(), 1.5, 7),
             Err(DataError::BadSplit(_))
         ));
     }

@@ -5,9 +5,11 @@
 
 pub mod artifact;
 pub mod backend;
+pub mod causal_data;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod generate;
 pub mod healthcheck;
 pub mod inference;
 pub mod model;

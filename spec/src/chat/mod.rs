@@ -12,12 +12,15 @@
 //! differently once later ones follow is refused ([`ChatError::NotPrefix`]) rather than guessed.
 //!
 //! The trainer and `validate --data` both use this module, so what validate shows as the trained
-//! part is what the trainer trains on.
+//! part is what the trainer trains on; both read the model's tokenizer, template and special
+//! tokens through [`ModelAssets`] (a Hugging Face directory or a GGUF file).
 
+mod assets;
 pub mod examples;
 pub mod labels;
 mod template;
 
+pub use assets::ModelAssets;
 pub use examples::{read_examples, scan_examples, ExampleScan};
 pub use labels::{label_mask, IGNORE_INDEX};
 pub use template::{ChatTemplate, SpecialTokens};

@@ -132,16 +132,20 @@ impl ChatTemplate {
 }
 
 /// `bos_token` and `eos_token` of a `tokenizer_config.json`: a string, or an added-token object
-/// (`{"content": "<s>", ...}`).
-fn special_tokens(config: &serde_json::Value) -> SpecialTokens {
-    let token = |key: &str| match config.get(key) {
+/// (`{"content": "<s>", ...}`) ([`config_token`]).
+pub(super) fn special_tokens(config: &serde_json::Value) -> SpecialTokens {
+    SpecialTokens {
+        bos: config_token(config, "bos_token"),
+        eos: config_token(config, "eos_token"),
+    }
+}
+
+/// A special token of a `tokenizer_config.json` by key: a string, or an added-token object.
+pub(super) fn config_token(config: &serde_json::Value, key: &str) -> Option<String> {
+    match config.get(key) {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(serde_json::Value::Object(o)) => o.get("content")?.as_str().map(str::to_string),
         _ => None,
-    };
-    SpecialTokens {
-        bos: token("bos_token"),
-        eos: token("eos_token"),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod early_stop;
 pub mod eval;
 mod evals;
 mod finish;
+pub mod lm_loss;
 pub mod loss_scale;
 pub mod metrics;
 pub mod optim;
