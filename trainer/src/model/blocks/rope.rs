@@ -1,8 +1,8 @@
-//! Rotary position embeddings as Hugging Face Llama applies them: per head, `x·cos + rotate_half(x)·sin`,
-//! where `rotate_half([x1, x2]) = [-x2, x1]` (the two halves of the head dimension) and
-//! frequency `i` of `head_dim / 2` is `theta^(-2i / head_dim)`, divided by the factor of linear
-//! rope scaling. Positions start at the KV cache's length, so a token gets the same rotation
-//! whether it is run alone or with the whole prompt.
+//! Rotary position embeddings as Hugging Face Llama applies them: per head,
+//! `x·cos + rotate_half(x)·sin`, where `rotate_half([x1, x2]) = [-x2, x1]` (the two halves of
+//! the head dimension) and frequency `i` of `head_dim / 2` is `theta^(-2i / head_dim)`, divided
+//! by the factor of linear rope scaling. Positions start at the KV cache's length, so a token
+//! gets the same rotation whether it is run alone or with the whole prompt.
 //!
 //! The angle tables are computed on the host in f32 as HF does (`inv_freq` in f32, then
 //! `position · inv_freq`), one `[positions, head_dim]` table per forward pass.
