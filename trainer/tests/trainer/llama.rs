@@ -130,6 +130,32 @@ fn llama_tiny_matches_transformers() {
     assert!(worst < TOLERANCE, "max abs diff {worst}");
 }
 
+/// What an export writes: every checkpoint tensor back under its HF name, shape and values
+/// (the transposes are exact), `lm_head` left out as the checkpoint ties it.
+#[test]
+fn llama_hf_tensors_give_back_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let ours = model.hf_tensors();
+    let mut names: Vec<&str> = ours.iter().map(|(n, _, _)| n.as_str()).collect();
+    let mut want: Vec<&str> = st.names().into_iter().map(String::as_str).collect();
+    names.sort();
+    want.sort();
+    assert_eq!(names, want);
+    for (name, shape, data) in &ours {
+        let t = st.tensor(name).unwrap();
+        assert_eq!(t.shape(), shape.as_slice(), "{name}");
+        let values: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(&values, data, "{name}");
+    }
+}
+
 /// A right-padded batch's real positions equal each row run alone.
 fn check_padded_batch(model: &Llama<Cpu>, r: &Value) -> f32 {
     let rows: Vec<Vec<i64>> = r["batch"]["input_ids"]
