@@ -140,7 +140,7 @@ fn llama_hf_tensors_give_back_the_checkpoint() {
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let ours = model.hf_tensors();
     let mut names: Vec<&str> = ours.iter().map(|(n, _, _)| n.as_str()).collect();
-    let mut want: Vec<&str> = st.names().into_iter().map(String::as_str).collect();
+    let mut want: Vec<&str> = st.names();
     names.sort();
     want.sort();
     assert_eq!(names, want);
