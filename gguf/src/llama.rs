@@ -207,6 +207,88 @@ impl LlamaConfig {
         })
     }
 
+    /// The config of a Hugging Face Llama `config.json` (`model_type: llama`), the inverse of
+    /// [`LlamaConfig::to_hf_json`]: HF's defaults where a field is optional. `Err` is a
+    /// one-line reason (the caller names the file).
+    pub fn from_hf_json(v: &Value) -> std::result::Result<Self, String> {
+        let model_type = v["model_type"].as_str().unwrap_or("");
+        if model_type != "llama" {
+            return Err(format!(
+                "model_type {model_type:?}: this loader reads \"llama\" checkpoints"
+            ));
+        }
+        let size = |key: &str| -> std::result::Result<Option<usize>, String> {
+            match &v[key] {
+                Value::Null => Ok(None),
+                x => x
+                    .as_u64()
+                    .filter(|&n| n > 0)
+                    .map(|n| Some(n as usize))
+                    .ok_or_else(|| format!("{key} is {x}, expected a positive integer")),
+            }
+        };
+        let req = |key: &str| size(key)?.ok_or_else(|| format!("{key} is missing"));
+        let hidden_size = req("hidden_size")?;
+        let heads = req("num_attention_heads")?;
+        let kv_heads = size("num_key_value_heads")?.unwrap_or(heads);
+        let head_dim = size("head_dim")?.unwrap_or(hidden_size / heads);
+        if !heads.is_multiple_of(kv_heads) || !head_dim.is_multiple_of(2) {
+            return Err(format!(
+                "{heads} heads over {kv_heads} KV heads of dimension {head_dim} is not a Llama shape"
+            ));
+        }
+        if let Some(act) = v["hidden_act"].as_str().filter(|a| *a != "silu") {
+            return Err(format!("hidden_act {act:?}: only \"silu\" is implemented"));
+        }
+        for bias in ["attention_bias", "mlp_bias"] {
+            if v[bias].as_bool() == Some(true) {
+                return Err(format!(
+                    "{bias}: biased Llama projections are not implemented"
+                ));
+            }
+        }
+        // transformers 5 writes `rope_parameters` (theta and scaling in one object); older
+        // configs a top-level `rope_theta` and `rope_scaling`.
+        let rope = match &v["rope_parameters"] {
+            Value::Null => &v["rope_scaling"],
+            p => p,
+        };
+        let rope_theta = v["rope_theta"]
+            .as_f64()
+            .or(rope["rope_theta"].as_f64())
+            .unwrap_or(10_000.0);
+        let rope_scaling_linear = match rope {
+            Value::Null => None,
+            s => match s["rope_type"].as_str().or(s["type"].as_str()) {
+                Some("linear") => Some(s["factor"].as_f64().unwrap_or(1.0)),
+                Some("default") | None => None,
+                Some(other) => {
+                    return Err(format!(
+                        "rope_scaling {other:?}: only linear is implemented"
+                    ))
+                }
+            },
+        };
+        let id = |key: &str| v[key].as_u64().or_else(|| v[key][0].as_u64());
+        Ok(Self {
+            hidden_size,
+            intermediate_size: req("intermediate_size")?,
+            num_hidden_layers: req("num_hidden_layers")?,
+            num_attention_heads: heads,
+            num_key_value_heads: kv_heads,
+            head_dim,
+            max_position_embeddings: size("max_position_embeddings")?.unwrap_or(2048),
+            rms_norm_eps: v["rms_norm_eps"].as_f64().unwrap_or(1e-6),
+            rope_theta,
+            rope_scaling_linear,
+            vocab_size: req("vocab_size")?,
+            tie_word_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
+            bos_token_id: id("bos_token_id"),
+            eos_token_id: id("eos_token_id"),
+            pad_token_id: id("pad_token_id"),
+        })
+    }
+
     /// The Hugging Face `config.json` of this model (`LlamaForCausalLM`, float32).
     pub fn to_hf_json(&self) -> Value {
         json!({
@@ -420,6 +502,38 @@ mod tests {
         for (hf, shape, v) in originals {
             assert_eq!(back.tensor(&hf).unwrap(), (shape, v), "{hf}");
         }
+    }
+
+    #[test]
+    fn hf_config_json_reads_back() {
+        let cfg = LlamaConfig {
+            hidden_size: 64,
+            intermediate_size: 96,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            head_dim: 16,
+            max_position_embeddings: 256,
+            rms_norm_eps: 1e-6,
+            rope_theta: 500_000.0,
+            rope_scaling_linear: Some(2.0),
+            vocab_size: 40,
+            tie_word_embeddings: true,
+            bos_token_id: Some(1),
+            eos_token_id: Some(2),
+            pad_token_id: None,
+        };
+        assert_eq!(
+            LlamaConfig::from_hf_json(&cfg.to_hf_json()),
+            Ok(cfg.clone())
+        );
+        let mut gpt2 = cfg.to_hf_json();
+        gpt2["model_type"] = json!("gpt2");
+        let e = LlamaConfig::from_hf_json(&gpt2).unwrap_err();
+        assert!(e.contains("\"gpt2\""), "{e}");
+        let mut bad = cfg.to_hf_json();
+        bad["num_key_value_heads"] = json!(3);
+        assert!(LlamaConfig::from_hf_json(&bad).is_err());
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub enum ModelError {
         method: String,
         message: String,
     },
+    /// A GGUF file that cannot be read as a model (corrupt, truncated, not a llama).
+    #[error("{path}: {message}")]
+    Gguf { path: PathBuf, message: String },
     /// An invalid setting (LoRA rank, targets, label count...).
     #[error("{0}")]
     Invalid(String),

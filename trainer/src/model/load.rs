@@ -132,6 +132,27 @@ impl Weights {
         self.tensors.keys().map(String::as_str)
     }
 
+    /// The file the tensors were read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes tensor `name` exactly as named (no `bert.` prefix), with its shape: the caller
+    /// checks it against `expected` (named in the error when the tensor is absent).
+    pub(crate) fn take_exact(
+        &mut self,
+        name: &str,
+        expected: &[usize],
+    ) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
+        self.tensors
+            .remove(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                path: self.path.clone(),
+                name: name.to_string(),
+                alt: format!("nothing else: a {expected:?} tensor"),
+            })
+    }
+
     fn has(&self, name: &str) -> bool {
         self.tensors.contains_key(name) || self.tensors.contains_key(&format!("bert.{name}"))
     }

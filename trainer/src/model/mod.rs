@@ -13,6 +13,7 @@
 
 pub mod bert;
 pub mod blocks;
+pub mod causal;
 pub mod config;
 pub mod error;
 pub mod export;

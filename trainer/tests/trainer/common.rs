@@ -36,6 +36,11 @@ pub fn minilm_dir() -> Option<PathBuf> {
     fixture("minilm", "MiniLM", &["model.safetensors", "tokenizer.json"])
 }
 
+/// The SmolLM2 GGUF fixture dir, or `None` as for [`minilm_dir`].
+pub fn smollm2_dir() -> Option<PathBuf> {
+    fixture("smollm2", "SmolLM2", &["SmolLM2-135M-Instruct.Q4_1.gguf"])
+}
+
 /// The tweets fixture dir (`train.jsonl`, `eval.jsonl`), or `None` as for [`minilm_dir`].
 pub fn tweets_dir() -> Option<PathBuf> {
     fixture("tweets", "tweets", &["train.jsonl", "eval.jsonl"])

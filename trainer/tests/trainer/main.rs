@@ -7,6 +7,7 @@
 mod common;
 mod data_inputs;
 mod early_stopping;
+mod llama;
 mod minilm_finetune;
 mod model_tiny;
 mod parity;

@@ -5,6 +5,10 @@
 //! The head split is a strided view (`[b, s, h·d]` → `[b, h, s, d]`): flex's batched GEMM reads
 //! any strides, so the split copies nothing; only the merge back to `[b, s, h·d]` copies, once.
 //! Both products run in the [`autocast`](super::autocast) compute type; softmax stays f32.
+//!
+//! [`grouped_attention`] is the causal LMs' variant: heads already split (rotary embeddings
+//! apply per head), keys and values longer than the queries (a KV cache) and shared by groups
+//! of query heads (grouped-query attention).
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
@@ -51,4 +55,36 @@ pub fn self_attention<B: Backend>(
     matmul(probs, split(v))
         .swap_dims(1, 2)
         .reshape([batch, seq, hidden])
+}
+
+/// Attention of `q` (`[batch, heads, q_len, head_dim]`) over `k`, `v` (`[batch, kv_heads,
+/// k_len, head_dim]`, `heads` a multiple of `kv_heads`) under `mask_add` (`[batch, 1, q_len or
+/// 1, k_len]`): the contexts merged to `[batch, q_len, heads·head_dim]`.
+///
+/// Query head `h` reads KV head `h / (heads / kv_heads)`, as Hugging Face's `repeat_kv`. Rather
+/// than repeating K and V, the group's queries are stacked along the query axis (`[b, kv,
+/// group·q_len, d]`, a free reshape of contiguous heads), so each KV head is read once by one
+/// batched product; only the small mask is repeated to match.
+pub fn grouped_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask_add: Tensor<B, 4>,
+    probs_dropout: &Dropout,
+) -> Tensor<B, 3> {
+    let [batch, heads, q_len, head_dim] = q.dims();
+    let [_, kv_heads, k_len, _] = k.dims();
+    let group = heads / kv_heads;
+    let q = q.reshape([batch, kv_heads, group * q_len, head_dim]);
+    let mask_add = match mask_add.dims()[2] {
+        1 => mask_add,
+        _ => mask_add.repeat_dim(2, group),
+    };
+    let scores = matmul(q, k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask_add;
+    let probs = probs_dropout.forward(softmax(scores, 3));
+    debug_assert_eq!(probs.dims()[3], k_len);
+    matmul(probs, v)
+        .reshape([batch, heads, q_len, head_dim])
+        .swap_dims(1, 2)
+        .reshape([batch, q_len, heads * head_dim])
 }
