@@ -6,9 +6,11 @@
 
 pub mod attention;
 pub mod autocast;
+pub mod causal;
 pub mod dropout;
 pub mod linear;
 
 pub use attention::{additive_mask, self_attention, MASKED_SCORE};
+pub use causal::causal_mask_add;
 pub use dropout::Dropout;
 pub use linear::linear_tokens;
