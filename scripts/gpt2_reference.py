@@ -73,7 +73,7 @@ def main() -> None:
                 "texts": texts,
                 "input_ids": ids,
                 "attention_mask": mask,
-                "logits": [[[float(x) for x in pos] for pos in row] for row in logits.tolist()],
+                "logits": [[[float(f"{x:.8g}") for x in pos] for pos in row] for row in logits.tolist()],
             }
         )
 

@@ -133,10 +133,21 @@ fn gpt2_padding_does_not_change_a_row() {
         diff < 1e-5,
         "padded row differs from the row alone by {diff}"
     );
-    // The long row's logits depend on position: later tokens see the earlier ones.
-    let first = values(batch.narrow(0, 0, 1));
-    let v = TinyGpt2::VOCAB;
-    assert!(max_abs_diff(&first[..v], &first[v..2 * v]) > 1e-3);
+    // Causal: changing the last token changes only the last position's logits.
+    let mut changed = long.clone();
+    *changed.last_mut().unwrap() = 41;
+    let all = vec![1; long.len()];
+    let a = values(model.forward(ids(&[long.clone()]), ids(&[all.clone()])));
+    let b = values(model.forward(ids(&[changed]), ids(&[all])));
+    let cut = (long.len() - 1) * TinyGpt2::VOCAB;
+    assert!(
+        max_abs_diff(&a[..cut], &b[..cut]) < 1e-6,
+        "an earlier position saw the future"
+    );
+    assert!(
+        max_abs_diff(&a[cut..], &b[cut..]) > 1e-3,
+        "the last token is ignored"
+    );
 }
 
 /// One line, naming `file`.

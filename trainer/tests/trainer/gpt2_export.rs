@@ -10,7 +10,6 @@ use std::path::PathBuf;
 
 use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
-use finetune_fixtures::TinyGpt2;
 use finetune_trainer::backend::Cpu;
 use finetune_trainer::model::causal::export::{
     export_causal_dir, export_peft_adapter, AdapterInfo,
