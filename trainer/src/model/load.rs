@@ -127,6 +127,11 @@ impl Weights {
             .map(|(s, v)| (s.as_slice(), v.as_slice()))
     }
 
+    /// The file the tensors were read from (for errors).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The tensor names in the file.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.tensors.keys().map(String::as_str)

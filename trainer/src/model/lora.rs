@@ -55,8 +55,36 @@ impl LoraConfig {
         Ok(cfg)
     }
 
-    /// Validates the settings.
+    /// Validates the settings against BERT's layers ([`LAYER_LINEARS`]).
     pub fn check(&self) -> Result<(), ModelError> {
+        self.check_settings()?;
+        for t in &self.targets {
+            if !LAYER_LINEARS.iter().any(|name| target_matches(t, name)) {
+                return Err(ModelError::Invalid(format!(
+                    "lora target `{t}` matches no layer: expected one of query, key, value, \
+                     dense, attention.output.dense, intermediate.dense, output.dense"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates the settings against another architecture's layer-relative module names.
+    pub fn check_modules(&self, modules: &[&str]) -> Result<(), ModelError> {
+        self.check_settings()?;
+        for t in &self.targets {
+            if !modules.iter().any(|name| target_matches(t, name)) {
+                return Err(ModelError::Invalid(format!(
+                    "lora target `{t}` matches no layer: expected one of {}",
+                    modules.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rank, dropout and a non-empty target list, whatever the architecture.
+    fn check_settings(&self) -> Result<(), ModelError> {
         if self.r == 0 {
             return Err(ModelError::Invalid("lora.r must be at least 1".into()));
         }
@@ -68,16 +96,8 @@ impl LoraConfig {
         }
         if self.targets.is_empty() {
             return Err(ModelError::Invalid(
-                "lora.targets is empty: name at least one of query, key, value, dense".into(),
+                "lora.targets is empty: name at least one layer to adapt".into(),
             ));
-        }
-        for t in &self.targets {
-            if !LAYER_LINEARS.iter().any(|name| target_matches(t, name)) {
-                return Err(ModelError::Invalid(format!(
-                    "lora target `{t}` matches no layer: expected one of query, key, value, \
-                     dense, attention.output.dense, intermediate.dense, output.dense"
-                )));
-            }
         }
         Ok(())
     }

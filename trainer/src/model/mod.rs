@@ -4,6 +4,7 @@
 //!   [`BertClassifier`] for a label set, full fine-tuning or LoRA.
 //! - [`load_for_inference`]: an exported `model/` dir (labels from its `config.json`).
 //! - [`quant`]: the int8 format of a quantized directory (read transparently by the loader).
+//! - [`causal`]: causal LMs (GPT-2) for `task: text-generation`, and their exports.
 //! - [`export_model`]: writes an HF-loadable `BertForSequenceClassification` directory, LoRA
 //!   merged, atomically.
 //!

@@ -1,12 +1,19 @@
-//! Causal language models (`task: text-generation`), Hugging Face checkpoints as burn modules.
+//! Causal language models (`task: text-generation`), Hugging Face checkpoints as burn modules,
+//! and their exports.
 //!
 //! - [`Llama`]: `LlamaForCausalLM` (SmolLM2, TinyLlama, Llama 2/3 shapes), loaded by
 //!   [`load_llama`] from an HF directory or a llama `.gguf` file; its config is
 //!   `finetune_gguf::llama::LlamaConfig`, the one type both formats read into.
+//! - [`gpt2`]: GPT-2 (`GPT2LMHeadModel`), loaded by [`gpt2_load::load_gpt2`].
+//! - [`export`]: the HF model directory and the PEFT adapter, for any architecture.
 //!
-//! The blocks they share with BERT and GPT-2 (attention, causal mask, KV cache, RMSNorm, rotary
+//! The blocks they share with BERT (attention, causal mask, KV cache, RMSNorm, rotary
 //! embeddings) are in [`super::blocks`].
 
+pub mod export;
+pub mod gpt2;
+pub mod gpt2_config;
+pub mod gpt2_load;
 pub mod llama;
 pub mod load;
 
