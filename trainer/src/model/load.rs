@@ -137,11 +137,6 @@ impl Weights {
         self.tensors.keys().map(String::as_str)
     }
 
-    /// The file the tensors were read from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Takes tensor `name` exactly as named (no `bert.` prefix), with its shape: the caller
     /// checks it against `expected` (named in the error when the tensor is absent).
     pub(crate) fn take_exact(

@@ -54,8 +54,10 @@ mod tests {
         EvalMetrics {
             loss,
             accuracy: acc,
-            macro_f1: acc,
+            macro_f1: Some(acc),
+            perplexity: None,
             samples: 1,
+            tokens: None,
             per_class: Default::default(),
         }
     }

@@ -201,7 +201,7 @@ mod tests {
             }
         );
         // Macro-F1 averages the classes present, as before.
-        assert!(close(m.macro_f1, (0.5 + 0.8 + 2.0 / 3.0) / 3.0));
+        assert!(close(m.macro_f1.unwrap(), (0.5 + 0.8 + 2.0 / 3.0) / 3.0));
         assert!(close(m.loss, 0.5));
         // Written and read back through a metrics line; older lines without it still load.
         let line = serde_json::to_string(&m).unwrap();

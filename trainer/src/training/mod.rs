@@ -19,6 +19,7 @@
 //! (checkpoints in and out); `finish.rs` ends the run; `state.rs` holds what they share.
 
 pub mod best;
+mod causal;
 mod classify;
 pub mod early_stop;
 pub mod eval;
@@ -95,6 +96,16 @@ pub fn train<B: AutodiffBackend>(
         });
     }
 
+    let run = Run {
+        job,
+        opts,
+        device,
+        backend_name,
+        out: &out,
+        config_hash: &config_hash,
+        started,
+        started_at: &started_at,
+    };
     match job.task {
         finetune_spec::Task::TextClassification => {
             let task = classify::Classification::load(job)?;
@@ -106,21 +117,19 @@ pub fn train<B: AutodiffBackend>(
                 opts.force_resume,
             )?;
             let net = task.build::<B>(device, backend_name)?;
-            let run = Run {
-                job,
-                opts,
-                device,
-                backend_name,
-                out: &out,
-                config_hash: &config_hash,
-                started,
-                started_at: &started_at,
-            };
             run.drive(&task, net, resume)
         }
-        finetune_spec::Task::TextGeneration => Err(RunError::BadInput(
-            "task: text-generation cannot be trained by this trainer yet".into(),
-        )),
+        finetune_spec::Task::TextGeneration => {
+            let (task, net) = causal::CausalTask::load::<B>(job, device, backend_name)?;
+            let resume = resume::find(
+                &out,
+                Task::<B>::dataset_sha256(&task),
+                Task::<B>::labels(&task),
+                &config_hash,
+                opts.force_resume,
+            )?;
+            run.drive(&task, net, resume)
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! its causal-LM exports (HF directory, PEFT adapter). Tests that need the fixtures skip with a
 //! message when they are absent, and fail under CI=true.
 
+mod causal_train;
 mod common;
 mod data_inputs;
 mod early_stopping;

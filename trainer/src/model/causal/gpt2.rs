@@ -19,12 +19,11 @@ use crate::model::error::ModelError;
 use crate::model::init::SeededRng;
 use crate::model::lora::{AdaptedLinear, LoraConfig};
 
+use super::{named_tensor as tensor, NamedTensor};
+
 /// The HF names, relative to `transformer.h.N`, of the linear layers of one block, in the
 /// order LoRA seeds them. LoRA targets are matched against these (PEFT's suffix rule).
 pub const LAYER_LINEARS: [&str; 4] = ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"];
-
-/// A named tensor for export: HF name, shape, row-major f32 values.
-pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
 /// `transformer.h.N.attn`.
 #[derive(Module, Debug)]
@@ -223,16 +222,4 @@ impl<B: Backend> Gpt2<B> {
         }
         out
     }
-}
-
-/// A detached tensor's name, shape and f32 values.
-fn tensor<B: Backend, const D: usize>(name: &str, t: Tensor<B, D>) -> NamedTensor {
-    let shape = t.dims().to_vec();
-    let values = t
-        .detach()
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("converted to f32 above");
-    (name.to_string(), shape, values)
 }

@@ -18,6 +18,8 @@ use crate::model::blocks::{
 };
 use crate::model::lora::AdaptedLinear;
 
+use super::{named_tensor as tensor, NamedTensor};
+
 /// `model.layers.N.self_attn`.
 #[derive(Module, Debug)]
 pub struct LlamaAttention<B: Backend> {
@@ -135,7 +137,7 @@ impl<B: Backend> Llama<B> {
                     .forward(h, (cos.clone(), sin.clone()), mask_add.clone(), cache, n);
             x = x + attn;
             let h = layer.post_attention_layernorm.forward(x.clone());
-            x = x.clone() + layer.mlp.forward(h);
+            x = x + layer.mlp.forward(h);
         }
         let x = self.norm.forward(x);
         match &self.lm_head {
@@ -146,7 +148,7 @@ impl<B: Backend> Llama<B> {
 
     /// Every weight under its Hugging Face name with HF's shape (`[out, in]` for linear
     /// layers), LoRA merged, as f32: what an export writes. `lm_head.weight` only when untied.
-    pub fn hf_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    pub fn hf_tensors(&self) -> Vec<NamedTensor> {
         let mut out = vec![tensor(
             "model.embed_tokens.weight",
             self.embed_tokens.weight.val(),
@@ -177,16 +179,7 @@ impl<B: Backend> Llama<B> {
     }
 }
 
-fn tensor<B: Backend, const D: usize>(
-    name: &str,
-    t: Tensor<B, D>,
-) -> (String, Vec<usize>, Vec<f32>) {
-    let shape = t.dims().to_vec();
-    let data = t.into_data().convert::<f32>().into_vec::<f32>();
-    (name.into(), shape, data.expect("converted to f32"))
-}
-
 /// A linear layer's merged weight, transposed back to HF's `[out, in]`.
-fn linear<B: Backend>(name: &str, l: &AdaptedLinear<B>) -> (String, Vec<usize>, Vec<f32>) {
+fn linear<B: Backend>(name: &str, l: &AdaptedLinear<B>) -> NamedTensor {
     tensor(name, l.merged_weight().transpose())
 }
