@@ -126,7 +126,10 @@ fn gpt2_padding_does_not_change_a_row() {
         ids(&[long.clone(), pad(&short, 255)]),
         ids(&[mask(long.len()), mask(short.len())]),
     );
-    let alone = model.forward(ids(&[short.clone()]), ids(&[vec![1; short.len()]]));
+    let alone = model.forward(
+        ids(std::slice::from_ref(&short)),
+        ids(&[vec![1; short.len()]]),
+    );
     let row = values(batch.clone().narrow(0, 1, 1).narrow(1, 0, short.len()));
     let diff = max_abs_diff(&row, &values(alone));
     assert!(
@@ -137,7 +140,10 @@ fn gpt2_padding_does_not_change_a_row() {
     let mut changed = long.clone();
     *changed.last_mut().unwrap() = 41;
     let all = vec![1; long.len()];
-    let a = values(model.forward(ids(&[long.clone()]), ids(&[all.clone()])));
+    let a = values(model.forward(
+        ids(std::slice::from_ref(&long)),
+        ids(std::slice::from_ref(&all)),
+    ));
     let b = values(model.forward(ids(&[changed]), ids(&[all])));
     let cut = (long.len() - 1) * TinyGpt2::VOCAB;
     assert!(
