@@ -58,3 +58,84 @@ fn prebuilt_binary_image_runs_non_root_without_network() {
         "`finetune-trainer --version` in the image: {run}"
     );
 }
+
+/// `trainer/Dockerfile`'s `builder` stage copies the real sources of the trainer's workspace
+/// crates over the stubbed skeleton. A workspace crate the trainer depends on that the stage
+/// forgets stays a stub, and `docker finetune build` from source fails for users without a Rust
+/// toolchain (it did once, when the GGUF reader became a dependency). This needs no engine:
+/// `cargo metadata` against the Dockerfile's text.
+#[test]
+fn dockerfile_builder_copies_every_workspace_crate_the_trainer_needs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let needed = trainer_workspace_crates(root);
+    assert!(
+        needed.contains("trainer") && needed.contains("spec"),
+        "cargo metadata lost the trainer's own crates: {needed:?}"
+    );
+    let dockerfile = std::fs::read_to_string(root.join("trainer/Dockerfile")).unwrap();
+    let builder = dockerfile
+        .split("\nFROM ")
+        .find(|stage| stage.starts_with("${RUST_IMAGE} AS builder"))
+        .expect("trainer/Dockerfile has no `builder` stage");
+    for dir in &needed {
+        assert!(
+            builder.contains(&format!("\nCOPY {dir}/ /src/{dir}/")),
+            "the builder stage does not COPY `{dir}/` (a dependency of finetune-trainer)"
+        );
+        assert!(
+            builder.contains(&format!(" /src/{dir} ")),
+            "the builder stage copies `{dir}/` but does not touch its sources before building"
+        );
+    }
+}
+
+/// The workspace directories finetune-trainer depends on, itself included (normal and build
+/// dependencies; dev-dependencies never reach the image).
+fn trainer_workspace_crates(root: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let members: Vec<&str> = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let dir_of = |id: &str| -> Option<String> {
+        let pkg = meta["packages"].as_array()?.iter().find(|p| p["id"] == id)?;
+        let manifest = std::path::Path::new(pkg["manifest_path"].as_str()?);
+        let rel = manifest.parent()?.strip_prefix(root).ok()?;
+        Some(rel.to_string_lossy().into_owned())
+    };
+    let nodes = meta["resolve"]["nodes"].as_array().unwrap();
+    let trainer = members
+        .iter()
+        .find(|id| dir_of(id).as_deref() == Some("trainer"))
+        .expect("no finetune-trainer in the workspace");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![trainer.to_string()];
+    while let Some(id) = todo.pop() {
+        let Some(dir) = dir_of(&id) else { continue };
+        if !seen.insert(dir) {
+            continue;
+        }
+        let node = nodes.iter().find(|n| n["id"] == id.as_str()).unwrap();
+        for dep in node["deps"].as_array().unwrap() {
+            let runtime = dep["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kind"].is_null() || k["kind"] == "build");
+            let pkg = dep["pkg"].as_str().unwrap();
+            if runtime && members.contains(&pkg) {
+                todo.push(pkg.to_string());
+            }
+        }
+    }
+    seen
+}
