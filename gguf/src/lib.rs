@@ -19,6 +19,7 @@ pub mod llama;
 mod read;
 mod tokenizer;
 mod tokenizer_out;
+mod tokenizer_spm;
 mod types;
 mod write;
 

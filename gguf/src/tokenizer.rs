@@ -3,11 +3,13 @@
 //! tokenizer, and the chat template and special tokens for `tokenizer_config.json`.
 //!
 //! Read: `tokenizer.ggml.model = gpt2` (byte-level BPE: vocabulary, merges, token types) with
-//! the pre-tokenizers llama.cpp names in `tokenizer.ggml.pre` for GPT-2, SmolLM and Llama 3.
-//! SentencePiece (`llama`) vocabularies are refused with a clear error for now.
+//! the pre-tokenizers llama.cpp names in `tokenizer.ggml.pre` for GPT-2, SmolLM and Llama 3; and
+//! `llama`, SentencePiece pieces with scores ([`crate::tokenizer_spm`]: Llama 2, TinyLlama,
+//! Mistral).
 
 use crate::error::{GgufError, Result};
 use crate::read::Gguf;
+use crate::tokenizer_spm::spm_parts;
 use crate::types::MetaValue;
 use serde_json::{json, Map, Value};
 
@@ -38,13 +40,16 @@ impl GgufTokenizer {
         let model = g
             .get_str("tokenizer.ggml.model")?
             .ok_or_else(|| missing("tokenizer.ggml.model"))?;
-        if model != "gpt2" {
-            return Err(GgufError::Unsupported(format!(
-                "tokenizer.ggml.model {model:?} (byte-level BPE, \"gpt2\", is read)"
-            )));
-        }
+        let spm = match model {
+            "gpt2" => false,
+            "llama" => true,
+            _ => {
+                return Err(GgufError::Unsupported(format!(
+                    "tokenizer.ggml.model {model:?} (byte-level BPE, \"gpt2\", and SentencePiece, \"llama\", are read)"
+                )))
+            }
+        };
         let tokens = strings(g, "tokenizer.ggml.tokens")?;
-        let merges = strings(g, "tokenizer.ggml.merges")?;
         let types = match g.get_array("tokenizer.ggml.token_type")? {
             None => vec![1; tokens.len()],
             Some(a) => a.iter().map(|v| v.as_i64().unwrap_or(1)).collect(),
@@ -68,34 +73,8 @@ impl GgufTokenizer {
             }
         };
         let bos_token = token("tokenizer.ggml.bos_token_id")?;
-        let add_bos_token = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
-        let pre = pre_tokenizer(g.get_str("tokenizer.ggml.pre")?)?;
-
-        let mut vocab = Map::new();
-        for (id, t) in tokens.iter().enumerate() {
-            // A token listed twice keeps its first id, as Hugging Face's converters do.
-            vocab.entry(t.to_string()).or_insert(json!(id));
-        }
-        let merges: Vec<Value> = merges
-            .iter()
-            .map(|m| match m.split_once(' ') {
-                Some((a, b)) => Ok(json!([a, b])),
-                None => Err(GgufError::Metadata {
-                    key: "tokenizer.ggml.merges".into(),
-                    why: format!("merge {m:?} is not two tokens"),
-                }),
-            })
-            .collect::<Result<_>>()?;
-        // Control and user-defined tokens match whole before the BPE runs (`<|im_start|>`).
-        let mut added = Vec::new();
-        for (id, (t, &ty)) in tokens.iter().zip(&types).enumerate() {
-            if ty == CONTROL || ty == USER_DEFINED {
-                added.push(
-                    json!({"id": id, "content": t, "single_word": false, "lstrip": false,
-                                  "rstrip": false, "normalized": false, "special": ty == CONTROL}),
-                );
-            }
-        }
+        // llama.cpp's default: SentencePiece models start each text with BOS, BPE ones do not.
+        let add_bos_token = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(spm);
         let post = match (&bos_token, add_bos_token) {
             (Some(bos), true) => {
                 let id = g.get_u64("tokenizer.ggml.bos_token_id")?;
@@ -105,26 +84,22 @@ impl GgufTokenizer {
                                 {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
                        "special_tokens": {bos: {"id": bos, "ids": [id], "tokens": [bos]}}})
             }
+            _ if spm => Value::Null,
             _ => {
                 json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})
             }
         };
-        let json = json!({
-            "version": "1.0",
-            "truncation": null,
-            "padding": null,
-            "added_tokens": added,
-            "normalizer": null,
-            "pre_tokenizer": pre,
-            "post_processor": post,
-            "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-            "model": {
-                "type": "BPE", "dropout": null, "unk_token": null,
-                "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                "vocab": vocab, "merges": merges,
-            },
-        });
+        let json = if spm {
+            let parts = spm_parts(g, &tokens, &types)?;
+            json!({
+                "version": "1.0", "truncation": null, "padding": null,
+                "added_tokens": parts.added, "normalizer": null,
+                "pre_tokenizer": parts.pre_tokenizer, "post_processor": post,
+                "decoder": parts.decoder, "model": parts.model,
+            })
+        } else {
+            bpe_json(g, &tokens, &types, post)?
+        };
         Ok(Self {
             json,
             chat_template: g.get_str("tokenizer.chat_template")?.map(str::to_string),
@@ -150,6 +125,54 @@ impl GgufTokenizer {
             "chat_template": self.chat_template,
         })
     }
+}
+
+/// The `tokenizer.json` of a byte-level BPE vocabulary (`tokenizer.ggml.model = gpt2`).
+fn bpe_json(g: &Gguf, tokens: &[&str], types: &[i64], post: Value) -> Result<Value> {
+    let merges = strings(g, "tokenizer.ggml.merges")?;
+    let pre = pre_tokenizer(g.get_str("tokenizer.ggml.pre")?)?;
+    let mut vocab = Map::new();
+    for (id, t) in tokens.iter().enumerate() {
+        // A token listed twice keeps its first id, as Hugging Face's converters do.
+        vocab.entry(t.to_string()).or_insert(json!(id));
+    }
+    let merges: Vec<Value> = merges
+        .iter()
+        .map(|m| match m.split_once(' ') {
+            Some((a, b)) => Ok(json!([a, b])),
+            None => Err(GgufError::Metadata {
+                key: "tokenizer.ggml.merges".into(),
+                why: format!("merge {m:?} is not two tokens"),
+            }),
+        })
+        .collect::<Result<_>>()?;
+    // Control and user-defined tokens match whole before the BPE runs (`<|im_start|>`).
+    let mut added = Vec::new();
+    for (id, (t, &ty)) in tokens.iter().zip(types).enumerate() {
+        if ty == CONTROL || ty == USER_DEFINED {
+            added.push(
+                json!({"id": id, "content": t, "single_word": false, "lstrip": false,
+                              "rstrip": false, "normalized": false, "special": ty == CONTROL}),
+            );
+        }
+    }
+    let json = json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": pre,
+        "post_processor": post,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": null,
+            "continuing_subword_prefix": null, "end_of_word_suffix": null,
+            "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+            "vocab": vocab, "merges": merges,
+        },
+    });
+    Ok(json)
 }
 
 /// The pre-tokenizer llama.cpp's `tokenizer.ggml.pre` names, as Hugging Face writes it.

@@ -194,6 +194,10 @@ pub struct RunRecord {
     /// With early stopping: the step of the best evaluation (the exported weights).
     #[serde(default)]
     pub best_step: Option<u64>,
+    /// Text-generation runs: the eval set scored by the model as loaded, before the first step
+    /// (`metrics.jsonl`'s eval line at step 0), so a run says how much it gained on its base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_eval: Option<EvalMetrics>,
     #[serde(default)]
     pub final_train_loss: Option<f64>,
     /// What `data.redact` replaced, when the job redacts.

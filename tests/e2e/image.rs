@@ -66,7 +66,9 @@ fn prebuilt_binary_image_runs_non_root_without_network() {
 /// `cargo metadata` against the Dockerfile's text.
 #[test]
 fn dockerfile_builder_copies_every_workspace_crate_the_trainer_needs() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
     let needed = trainer_workspace_crates(root);
     assert!(
         needed.contains("trainer") && needed.contains("spec"),
@@ -98,7 +100,11 @@ fn trainer_workspace_crates(root: &std::path::Path) -> std::collections::BTreeSe
         .current_dir(root)
         .output()
         .unwrap();
-    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let members: Vec<&str> = meta["workspace_members"]
         .as_array()
@@ -107,7 +113,10 @@ fn trainer_workspace_crates(root: &std::path::Path) -> std::collections::BTreeSe
         .filter_map(|m| m.as_str())
         .collect();
     let dir_of = |id: &str| -> Option<String> {
-        let pkg = meta["packages"].as_array()?.iter().find(|p| p["id"] == id)?;
+        let pkg = meta["packages"]
+            .as_array()?
+            .iter()
+            .find(|p| p["id"] == id)?;
         let manifest = std::path::Path::new(pkg["manifest_path"].as_str()?);
         let rel = manifest.parent()?.strip_prefix(root).ok()?;
         Some(rel.to_string_lossy().into_owned())

@@ -7,6 +7,7 @@
 //! by Compose project label, also when they fail. Without the binaries, the engine or the real
 //! fixtures they skip with a message, except under `CI=true` where they fail.
 
+mod chat;
 mod cli;
 mod concurrent;
 mod config;

@@ -112,6 +112,7 @@ pub fn run_record(job: &JobSpec, exit_reason: ExitReason) -> RunRecord {
         resumed_from_step: None,
         final_eval: None,
         best_step: None,
+        base_eval: None,
         final_train_loss: None,
         redaction: None,
         exit_reason,

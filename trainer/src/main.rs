@@ -10,6 +10,7 @@ use finetune_spec::tree::Flat;
 use finetune_spec::{DataSpec, JobSpec};
 use finetune_trainer::backend::{self, Chosen, OnNoGpu, WithBackend};
 use finetune_trainer::error::{is_oom_message, RunError};
+use finetune_trainer::generate::{is_causal_model, GenerateArgs, GenerateWork};
 use finetune_trainer::inference::Classifier;
 use finetune_trainer::quantize::{QuantizeOptions, QuantizeWork};
 use finetune_trainer::serve::{ServeOptions, ServeWork};
@@ -24,7 +25,7 @@ use std::time::Instant;
 #[command(
     name = "finetune-trainer",
     version,
-    about = "Fine-tunes BERT-family models for text classification"
+    about = "Fine-tunes BERT-family classifiers and Llama/GPT-2 causal LMs"
 )]
 struct Cli {
     /// Worker threads (default: the CPUs this process may use, container quota included).
@@ -38,9 +39,11 @@ struct Cli {
 enum Command {
     /// Train (or resume) a job.
     Train(Box<TrainArgs>),
-    /// Classify texts (arguments, or stdin lines) with an exported model; prints JSON lines.
+    /// Classify texts (arguments, or stdin lines) with an exported classifier, or continue them
+    /// with a causal LM (a `model/` directory or a `.gguf` file; each text is a user message in
+    /// the model's chat template unless --raw); prints JSON lines.
     Predict {
-        /// An exported `model/` directory.
+        /// An exported `model/` directory, or a causal LM's directory or `.gguf` file.
         #[arg(long)]
         model: PathBuf,
         #[arg(long, default_value_t = 32)]
@@ -50,7 +53,9 @@ enum Command {
         /// auto (bf16 on CUDA, f32 on CPU), f32, bf16 or f16.
         #[arg(long, default_value = "auto")]
         precision: String,
-        /// Texts to classify; read from stdin (one per line) when none are given.
+        #[command(flatten)]
+        generation: GenerateArgs,
+        /// Texts to classify or continue; read from stdin (one per line) when none are given.
         texts: Vec<String>,
     },
     /// Score a dataset file with an exported model; prints loss, accuracy and macro-F1 as JSON.
@@ -322,6 +327,7 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
             batch_size,
             max_length,
             precision,
+            generation,
             texts,
         } => {
             let precision = backend::parse_precision(&precision).map_err(RunError::BadInput)?;
@@ -337,6 +343,14 @@ fn run(cmd: Command, start: Instant, threads: usize) -> Result<(), RunError> {
             } else {
                 texts
             };
+            if is_causal_model(&model) {
+                let work = GenerateWork {
+                    model,
+                    args: generation,
+                    texts,
+                };
+                return backend::run_with_backend(precision, OnNoGpu::UseCpu, work)?;
+            }
             backend::run_with_backend(
                 precision,
                 OnNoGpu::UseCpu,

@@ -174,6 +174,16 @@ fn class_f1(e: &EvalMetrics) -> String {
     each.join(" ")
 }
 
+/// The final eval loss, and the base model's before training where the run scored it (text
+/// generation): `1.9021 (base 2.4410)`; `-` without an eval set.
+fn eval_loss(rec: &RunRecord) -> String {
+    match (&rec.final_eval, &rec.base_eval) {
+        (Some(e), Some(b)) => format!("{:.4} (base {:.4})", e.loss, b.loss),
+        (Some(e), None) => format!("{:.4}", e.loss),
+        (None, _) => "-".into(),
+    }
+}
+
 /// The run's model images, one a line: the tag, and the digest once pushed; `-` for none.
 fn images(packages: &[PackagedImage]) -> String {
     if packages.is_empty() {
@@ -193,8 +203,21 @@ pub fn table(runs: &[Run]) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
     t.set_header(vec![
-        "JOB", "RESULT", "STEPS", "EPOCHS", "LOSS", "EVAL ACC", "EVAL F1", "CLASS F1", "DURATION",
-        "CONFIG", "DATA", "FINISHED", "IMAGE", "OUTPUT",
+        "JOB",
+        "RESULT",
+        "STEPS",
+        "EPOCHS",
+        "LOSS",
+        "EVAL LOSS",
+        "EVAL ACC",
+        "EVAL F1",
+        "CLASS F1",
+        "DURATION",
+        "CONFIG",
+        "DATA",
+        "FINISHED",
+        "IMAGE",
+        "OUTPUT",
     ]);
     for r in runs {
         let rec = &r.record;
@@ -212,6 +235,7 @@ pub fn table(runs: &[Run]) -> String {
             rec.steps.to_string(),
             format!("{:.2}", rec.epochs),
             opt(rec.final_train_loss),
+            eval_loss(rec),
             opt(rec.final_eval.as_ref().map(|e| e.accuracy)),
             opt(rec.final_eval.as_ref().and_then(|e| e.macro_f1)),
             rec.final_eval
@@ -291,6 +315,30 @@ mod tests {
         );
         let json = serde_json::to_value(&runs).unwrap();
         assert_eq!(json[0]["packages"][0]["tag"], "p/a:v1-m-20261207");
+    }
+
+    #[test]
+    fn a_text_generation_run_shows_its_eval_loss_against_the_base_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let lm = |loss: f64| serde_json::json!({"loss": loss, "accuracy": 0.4, "perplexity": f64::exp(loss), "samples": 24, "tokens": 300});
+        let mut rec = serde_json::json!({
+            "job": "chat", "trainer_version": "0.1.0", "config_hash": "abc", "dataset_sha256": {},
+            "seed": 42, "backend": "cpu", "started_at": "s", "finished_at": "f", "duration_s": 90.0,
+            "steps": 12, "epochs": 1.0, "exit_reason": "max_steps",
+            "final_eval": lm(1.9021), "base_eval": lm(2.441),
+            "spec": {"name": "chat", "task": "text-generation", "model": "/model/m.gguf", "data": {"train": "/data/t.jsonl"}, "output": "/output"}
+        });
+        std::fs::write(dir.path().join(output::RUN_RECORD), rec.to_string()).unwrap();
+        let t = table(&read_runs(dir.path()));
+        assert!(t.contains("EVAL LOSS"), "{t}");
+        assert!(t.contains("1.9021 (base 2.4410)"), "{t}");
+        let json = serde_json::to_value(read_runs(dir.path())).unwrap();
+        assert_eq!(json[0]["base_eval"]["loss"], 2.441);
+        // Without a base score (a classifier), the eval loss alone.
+        rec.as_object_mut().unwrap().remove("base_eval");
+        std::fs::write(dir.path().join(output::RUN_RECORD), rec.to_string()).unwrap();
+        let t = table(&read_runs(dir.path()));
+        assert!(t.contains("1.9021") && !t.contains("(base"), "{t}");
     }
 
     #[test]

@@ -3,10 +3,16 @@
 //! ([`sample`]: greedy, or temperature, top-k and top-p sampling with a seeded generator, so a
 //! seed gives the same text), until `max_new_tokens` or a stop id (any of the model's EOS and
 //! end-of-turn ids). [`prompt`] renders a conversation with the chat template, ready for the
-//! assistant's reply.
+//! assistant's reply. [`model`] puts a causal LM and its tokenizer behind that loop, for
+//! `predict`.
 
+pub mod model;
 pub mod prompt;
 pub mod sample;
+pub mod work;
+
+pub use model::{is_causal_model, Completion, Prompt, TextGenerator};
+pub use work::{GenerateArgs, GenerateWork};
 
 use crate::model::init::SeededRng;
 

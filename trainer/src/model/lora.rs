@@ -160,6 +160,17 @@ impl<B: Backend> LoraAdapter<B> {
         linear_tokens(xa, self.b.val(), None).mul_scalar(self.scale)
     }
 
+    /// The pair under PEFT's names and layout for the module at `prefix`
+    /// (`<prefix>.lora_A.weight` `[r, in]`, `.lora_B.weight` `[out, r]`; ours are stored
+    /// transposed).
+    pub fn peft_tensors(&self, prefix: &str) -> [crate::model::causal::NamedTensor; 2] {
+        use crate::model::causal::named_tensor;
+        [
+            named_tensor(&format!("{prefix}.lora_A.weight"), self.a.val().transpose()),
+            named_tensor(&format!("{prefix}.lora_B.weight"), self.b.val().transpose()),
+        ]
+    }
+
     /// The dense update `scale · A·B`, `[d_input, d_output]`.
     pub fn delta(&self) -> Tensor<B, 2> {
         self.a.val().matmul(self.b.val()).mul_scalar(self.scale)

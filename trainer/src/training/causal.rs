@@ -8,6 +8,7 @@
 //! the loop then shuffles those rows per epoch as it shuffles any rows, so resume stays exact.
 
 use super::lm_loss::{lm_loss_over, lm_loss_sum, perplexity};
+use super::memory;
 use super::report::log;
 use super::task::{MicroLoss, Task};
 use crate::causal_data::{self, collate, eval_batches, pack, LmDataset, LmExample};
@@ -95,6 +96,7 @@ impl<'a> CausalTask<'a> {
         };
         task.check_exports()?;
         let (trainable, total) = model::param_counts(&net);
+        task.check_memory(trainable, total)?;
         let s = &task.ds.train_stats;
         log(format!(
             "model {} ({}, {total} params, {trainable} trainable), backend {backend_name}, \
@@ -136,6 +138,30 @@ impl<'a> CausalTask<'a> {
             std::fs::write(&p, text).map_err(|e| RunError::output(&p, e))?;
         }
         Ok(dir)
+    }
+
+    /// Refuses, before any training, a run whose estimated peak memory is over the container's
+    /// limit (see [`memory`]), and logs the estimate either way. The rows are as long as the
+    /// longest training row, or `max_length` when packed or truncated.
+    fn check_memory(&self, trainable: usize, total: usize) -> Result<(), RunError> {
+        let Some(shape) = memory::Shape::from_config(&self.source.config_json) else {
+            return Ok(());
+        };
+        let t = &self.job.train;
+        let longest = self
+            .rows
+            .iter()
+            .map(|r| r.input_ids.len())
+            .max()
+            .unwrap_or(0);
+        let (batch, seq) = (
+            t.batch_size.get() as u64,
+            longest.min(t.max_length.get()).max(1) as u64,
+        );
+        let f = memory::estimate(shape, total as u64, trainable as u64, batch, seq);
+        let limit = memory::cgroup_limit();
+        log(memory::describe(&f, limit));
+        memory::check(&f, limit, batch, seq)
     }
 
     /// Refuses, before any training, an `export` the run could not write at its end.

@@ -15,8 +15,10 @@
 //! export.
 //!
 //! [`train`] here sets a run up and hands over: `run_loop.rs` (epochs and groups) drives
-//! `step.rs` (one optimizer step), `evals.rs` (evaluations, early stopping) and `resume.rs`
-//! (checkpoints in and out); `finish.rs` ends the run; `state.rs` holds what they share.
+//! `step.rs` (one optimizer step), `evals.rs` (evaluations, the base model's score, early
+//! stopping) and `resume.rs` (checkpoints in and out); `finish.rs` ends the run; `state.rs`
+//! holds what they share; `memory.rs` refuses, before the first step, a causal job whose
+//! estimated memory is over the container's limit.
 
 pub mod best;
 mod causal;
@@ -27,6 +29,7 @@ mod evals;
 mod finish;
 pub mod lm_loss;
 pub mod loss_scale;
+mod memory;
 pub mod metrics;
 pub mod optim;
 pub mod params;
@@ -202,7 +205,7 @@ impl<B: AutodiffBackend> Run<'_, B> {
         };
         out.write_status(&status)?;
 
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             job,
             task,
             out,
@@ -215,7 +218,9 @@ impl<B: AutodiffBackend> Run<'_, B> {
             started: self.started,
             started_at: self.started_at,
             resumed_from,
+            base_eval: None,
         };
+        ctx.base_eval = ctx.score_base(&net, &mut metrics)?;
         let reason = match ctx.run_loop(
             &mut net,
             &mut opt,
@@ -231,6 +236,9 @@ impl<B: AutodiffBackend> Run<'_, B> {
             Err(e) => return Err(e),
         };
         let record = ctx.finish(net, &mut pos, &mut metrics, reason, &mut status)?;
+        if let Some(line) = evals::gain_on_base(&record) {
+            log(line);
+        }
         Ok(Outcome {
             record,
             already_done: false,

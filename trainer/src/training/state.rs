@@ -97,6 +97,8 @@ pub(super) struct Ctx<'a, B: AutodiffBackend, T: Task<B>> {
     pub(super) started_at: &'a str,
     /// The checkpoint step this process resumed from.
     pub(super) resumed_from: Option<u64>,
+    /// Text generation: the eval set scored before the first step (see `evals.rs`).
+    pub(super) base_eval: Option<EvalMetrics>,
 }
 
 impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
@@ -135,6 +137,7 @@ impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
             pos.last_logged_loss
         };
         rec.resumed_from_step = self.resumed_from;
+        rec.base_eval = self.base_eval.clone();
         rec.duration_s = self.started.elapsed().as_secs_f64();
         rec
     }

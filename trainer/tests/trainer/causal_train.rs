@@ -143,13 +143,15 @@ fn tiny_llama_lora_learns_the_reply_and_exports_hf_peft_and_gguf() {
 
     // LoRA on a random 16-wide model with a frozen tied head moves slowly; it still learns: the
     // eval loss falls after every epoch (the GPT-2 test below checks a clear fall).
+    // The base model's evaluation (step 0), then one per epoch.
     let losses = eval_losses(&out);
-    assert_eq!(losses.len(), 4, "{losses:?}");
+    assert_eq!(losses.len(), 5, "{losses:?}");
     assert!(
         losses.windows(2).all(|w| w[1] < w[0]),
         "eval loss did not fall: {losses:?}"
     );
     let rec = run_json(&out);
+    assert_eq!(rec["base_eval"]["loss"].as_f64(), Some(losses[0]), "{rec}");
     let e = &rec["final_eval"];
     let (loss, ppl) = (
         e["loss"].as_f64().unwrap(),
@@ -205,6 +207,44 @@ fn tiny_llama_lora_learns_the_reply_and_exports_hf_peft_and_gguf() {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert!(diff < 2e-2, "GGUF logits differ from model/'s by {diff}");
+
+    if let Some(keep) = std::env::var_os("FINETUNE_KEEP_EXPORT") {
+        keep_for_python(Path::new(&keep), &model, &out, &tuned);
+    }
+}
+
+/// The rows `scripts/peft_check.py` feeds both sides (right-padded, mask 0 on padding).
+const CHECK_IDS: [[i64; 8]; 2] = [
+    [5, 40, 77, 100, 3, 9, 200, 31],
+    [8, 120, 33, 60, 2, 2, 2, 2],
+];
+const CHECK_MASK: [[i64; 8]; 2] = [[1; 8], [1, 1, 1, 1, 0, 0, 0, 0]];
+
+/// For `scripts/peft_check.py KEEP` (transformers and PEFT on our Llama export): `base/`,
+/// `merged/` (our `model/`), `adapter/`, `model.gguf`, and `ours.json`, our trainer's logits of
+/// `merged/` on [`CHECK_IDS`].
+fn keep_for_python(keep: &Path, base: &Path, out: &Path, tuned: &CausalLm<Cpu>) {
+    let copy_dir = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    };
+    copy_dir(base, &keep.join("base"));
+    copy_dir(&out.join("model"), &keep.join("merged"));
+    copy_dir(&out.join("adapter"), &keep.join("adapter"));
+    std::fs::copy(out.join("model.gguf"), keep.join("model.gguf")).unwrap();
+    let dev = Default::default();
+    let flat = |rows: &[[i64; 8]; 2]| rows.iter().flatten().copied().collect::<Vec<_>>();
+    let ids = Tensor::<Cpu, 2, Int>::from_data(TensorData::new(flat(&CHECK_IDS), [2, 8]), &dev);
+    let mask = Tensor::<Cpu, 2, Int>::from_data(TensorData::new(flat(&CHECK_MASK), [2, 8]), &dev);
+    let logits = tuned.forward(ids, mask);
+    let dims = logits.dims();
+    let values: Vec<f32> = logits.into_data().convert::<f32>().to_vec().unwrap();
+    let ours =
+        serde_json::json!({"ids": CHECK_IDS, "mask": CHECK_MASK, "shape": dims, "logits": values});
+    std::fs::write(keep.join("ours.json"), ours.to_string()).unwrap();
 }
 
 #[test]

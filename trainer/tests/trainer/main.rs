@@ -9,6 +9,7 @@ mod causal_train;
 mod common;
 mod data_inputs;
 mod early_stopping;
+mod generate;
 mod gpt2;
 mod gpt2_export;
 mod llama;

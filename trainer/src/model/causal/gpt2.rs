@@ -209,15 +209,9 @@ impl<B: Backend> Gpt2<B> {
         let mut out = Vec::new();
         for (n, name, lin) in self.linears() {
             if let Some(lora) = &lin.lora {
-                let p = format!("base_model.model.transformer.h.{n}.{name}");
-                out.push(tensor(
-                    &format!("{p}.lora_A.weight"),
-                    lora.a.val().transpose(),
-                ));
-                out.push(tensor(
-                    &format!("{p}.lora_B.weight"),
-                    lora.b.val().transpose(),
-                ));
+                out.extend(
+                    lora.peft_tensors(&format!("base_model.model.transformer.h.{n}.{name}")),
+                );
             }
         }
         out

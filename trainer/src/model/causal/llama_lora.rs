@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 
 use super::llama::Llama;
-use super::{named_tensor as named, NamedTensor};
+use super::NamedTensor;
 use crate::model::error::ModelError;
 use crate::model::init::SeededRng;
 use crate::model::lora::{AdaptedLinear, LoraConfig};
@@ -76,14 +76,7 @@ impl<B: Backend> Llama<B> {
             for (name, lin) in LAYER_LINEARS.iter().zip(linears) {
                 if let Some(lora) = &lin.lora {
                     let p = format!("base_model.model.model.layers.{n}.{name}");
-                    out.push(named(
-                        &format!("{p}.lora_A.weight"),
-                        lora.a.val().transpose(),
-                    ));
-                    out.push(named(
-                        &format!("{p}.lora_B.weight"),
-                        lora.b.val().transpose(),
-                    ));
+                    out.extend(lora.peft_tensors(&p));
                 }
             }
         }
