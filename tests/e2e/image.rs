@@ -92,11 +92,18 @@ fn dockerfile_builder_copies_every_workspace_crate_the_trainer_needs() {
 }
 
 /// The workspace directories finetune-trainer depends on, itself included (normal and build
-/// dependencies; dev-dependencies never reach the image).
+/// dependencies; dev-dependencies never reach the image). `--no-deps`: the manifests alone, so
+/// nothing is resolved or downloaded (path dependencies carry their `path`).
 fn trainer_workspace_crates(root: &std::path::Path) -> std::collections::BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root)
         .output()
         .unwrap();
@@ -106,43 +113,29 @@ fn trainer_workspace_crates(root: &std::path::Path) -> std::collections::BTreeSe
         String::from_utf8_lossy(&out.stderr)
     );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let members: Vec<&str> = meta["workspace_members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m.as_str())
-        .collect();
-    let dir_of = |id: &str| -> Option<String> {
-        let pkg = meta["packages"]
-            .as_array()?
-            .iter()
-            .find(|p| p["id"] == id)?;
-        let manifest = std::path::Path::new(pkg["manifest_path"].as_str()?);
-        let rel = manifest.parent()?.strip_prefix(root).ok()?;
-        Some(rel.to_string_lossy().into_owned())
+    let packages = meta["packages"].as_array().unwrap();
+    let dir_of = |manifest: &str| -> String {
+        let dir = std::path::Path::new(manifest).parent().unwrap();
+        dir.strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     };
-    let nodes = meta["resolve"]["nodes"].as_array().unwrap();
-    let trainer = members
-        .iter()
-        .find(|id| dir_of(id).as_deref() == Some("trainer"))
-        .expect("no finetune-trainer in the workspace");
     let mut seen = std::collections::BTreeSet::new();
-    let mut todo = vec![trainer.to_string()];
-    while let Some(id) = todo.pop() {
-        let Some(dir) = dir_of(&id) else { continue };
-        if !seen.insert(dir) {
+    let mut todo = vec!["trainer".to_string()];
+    while let Some(dir) = todo.pop() {
+        if !seen.insert(dir.clone()) {
             continue;
         }
-        let node = nodes.iter().find(|n| n["id"] == id.as_str()).unwrap();
-        for dep in node["deps"].as_array().unwrap() {
-            let runtime = dep["dep_kinds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|k| k["kind"].is_null() || k["kind"] == "build");
-            let pkg = dep["pkg"].as_str().unwrap();
-            if runtime && members.contains(&pkg) {
-                todo.push(pkg.to_string());
+        let pkg = packages
+            .iter()
+            .find(|p| p["manifest_path"].as_str().map(dir_of).as_deref() == Some(dir.as_str()))
+            .unwrap_or_else(|| panic!("no workspace package in {dir}/"));
+        for dep in pkg["dependencies"].as_array().unwrap() {
+            let runtime = dep["kind"].is_null() || dep["kind"] == "build";
+            if let (true, Some(path)) = (runtime, dep["path"].as_str()) {
+                let rel = std::path::Path::new(path).strip_prefix(root).unwrap();
+                todo.push(rel.to_string_lossy().into_owned());
             }
         }
     }

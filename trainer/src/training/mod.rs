@@ -112,25 +112,14 @@ pub fn train<B: AutodiffBackend>(
     match job.task {
         finetune_spec::Task::TextClassification => {
             let task = classify::Classification::load(job)?;
-            let resume = resume::find(
-                &out,
-                Task::<B>::dataset_sha256(&task),
-                Task::<B>::labels(&task),
-                &config_hash,
-                opts.force_resume,
-            )?;
+            // Before building the network: a refused resume should fail fast.
+            let resume = run.find_resume(&task)?;
             let net = task.build::<B>(device, backend_name)?;
             run.drive(&task, net, resume)
         }
         finetune_spec::Task::TextGeneration => {
             let (task, net) = causal::CausalTask::load::<B>(job, device, backend_name)?;
-            let resume = resume::find(
-                &out,
-                Task::<B>::dataset_sha256(&task),
-                Task::<B>::labels(&task),
-                &config_hash,
-                opts.force_resume,
-            )?;
+            let resume = run.find_resume(&task)?;
             run.drive(&task, net, resume)
         }
     }
@@ -149,6 +138,20 @@ struct Run<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Run<'_, B> {
+    /// The newest checkpoint of this output that `task`'s data and this config may resume from.
+    fn find_resume<T: Task<B>>(
+        &self,
+        task: &T,
+    ) -> Result<Option<crate::checkpoint::Loaded>, RunError> {
+        resume::find(
+            self.out,
+            task.dataset_sha256(),
+            task.labels(),
+            self.config_hash,
+            self.opts.force_resume,
+        )
+    }
+
     /// Trains `net` on `task` from the start or from the checkpoint `resume`, to the end.
     fn drive<T: Task<B>>(
         &self,
