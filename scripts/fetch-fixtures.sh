@@ -124,6 +124,12 @@ with open(tmp, "w", encoding="utf-8", newline="") as f:
 tmp.replace(d / "train.csv")
 PY
 
+# examples/chat/make-data.py (and the e2e test that checks it) reads the chatterbot YAML.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+    echo "installing PyYAML for examples/chat/make-data.py"
+    python3 -m pip install --quiet pyyaml || python3 -m pip install --quiet --user pyyaml
+fi
+
 echo "fixtures in $dest:"
 echo "  model:  $dest/minilm  ($(ls "$dest/minilm" | tr '\n' ' '))"
 echo "  tweets: $dest/tweets/tweets.csv"
