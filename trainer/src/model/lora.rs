@@ -213,6 +213,25 @@ impl<B: Backend> AdaptedLinear<B> {
         }
     }
 
+    /// [`Self::adapt`] when `cfg` targets `module`, else unchanged. The `A` matrix is drawn
+    /// from the stream of (`layer`, `index`: the module's place in the architecture's list)
+    /// under `seed`, so adding a target never shifts the others' initialisation: the rule of
+    /// every causal architecture.
+    pub fn adapt_targeted(
+        self,
+        cfg: &LoraConfig,
+        module: &str,
+        seed: u64,
+        layer: usize,
+        index: usize,
+    ) -> Self {
+        if !cfg.targets_module(module) {
+            return self;
+        }
+        let mut rng = SeededRng::new(seed, 1000 + (layer as u64) * 16 + index as u64);
+        self.adapt(cfg, &mut rng)
+    }
+
     /// The effective weight `W + scale·A·B`, `[d_input, d_output]`, without autodiff history.
     pub fn merged_weight(&self) -> Tensor<B, 2> {
         let w = self.base.weight.val();

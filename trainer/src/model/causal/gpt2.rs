@@ -16,7 +16,6 @@ use burn::tensor::{Int, Tensor};
 
 use crate::model::blocks::{causal_mask_add, linear_tokens, self_attention, Dropout};
 use crate::model::error::ModelError;
-use crate::model::init::SeededRng;
 use crate::model::lora::{AdaptedLinear, LoraConfig};
 
 use super::{named_tensor as tensor, NamedTensor};
@@ -140,12 +139,7 @@ impl<B: Backend> Gpt2<B> {
             .enumerate()
             .map(|(n, mut b)| {
                 let adapt = |lin: AdaptedLinear<B>, idx: usize| {
-                    if cfg.targets_module(LAYER_LINEARS[idx]) {
-                        let mut rng = SeededRng::new(seed, 1000 + (n as u64) * 16 + idx as u64);
-                        lin.adapt(cfg, &mut rng)
-                    } else {
-                        lin
-                    }
+                    lin.adapt_targeted(cfg, LAYER_LINEARS[idx], seed, n, idx)
                 };
                 b.attn.c_attn = adapt(b.attn.c_attn, 0);
                 b.attn.c_proj = adapt(b.attn.c_proj, 1);

@@ -8,7 +8,6 @@ use burn::tensor::backend::Backend;
 use super::llama::Llama;
 use super::NamedTensor;
 use crate::model::error::ModelError;
-use crate::model::init::SeededRng;
 use crate::model::lora::{AdaptedLinear, LoraConfig};
 
 /// The linear layers of one decoder layer, relative to `model.layers.N`, in build order.
@@ -35,12 +34,7 @@ impl<B: Backend> Llama<B> {
             .enumerate()
             .map(|(n, mut l)| {
                 let adapt = |lin: AdaptedLinear<B>, idx: usize| {
-                    if cfg.targets_module(LAYER_LINEARS[idx]) {
-                        let mut rng = SeededRng::new(seed, 1000 + (n as u64) * 16 + idx as u64);
-                        lin.adapt(cfg, &mut rng)
-                    } else {
-                        lin
-                    }
+                    lin.adapt_targeted(cfg, LAYER_LINEARS[idx], seed, n, idx)
                 };
                 let a = &mut l.self_attn;
                 a.q_proj = adapt(a.q_proj.clone(), 0);
