@@ -80,6 +80,21 @@ pub fn tune_allocator() {
     }
 }
 
+/// Whether `B` is the backend `C`: lets generic code take a hand-written CPU path (the fused
+/// kernels, the fused AdamW step) without a trait bound on every caller.
+pub fn is<B: 'static, C: 'static>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<C>()
+}
+
+/// Moves a value between two spellings of one type, such as a generic `Tensor<B, D>` whose `B`
+/// [`is`] `Train<Cpu>` and `Tensor<Train<Cpu>, D>`. Callers check [`is`] first.
+pub fn cast<T: 'static, U: 'static>(value: T) -> U {
+    match (Box::new(value) as Box<dyn std::any::Any>).downcast::<U>() {
+        Ok(u) => *u,
+        Err(_) => unreachable!("cast between different types: callers check `is` first"),
+    }
+}
+
 /// What a CUDA build does when it finds no usable CUDA device. (A CPU-only build always runs on
 /// the CPU.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

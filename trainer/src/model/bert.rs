@@ -9,10 +9,11 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, LayerNorm, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
+use super::blocks::fused::{gelu, layer_norm};
 use super::blocks::{additive_mask, self_attention, Dropout};
 use super::config::Activation;
 use super::lora::AdaptedLinear;
@@ -25,6 +26,9 @@ pub struct BertEmbeddings<B: Backend> {
     pub token_type_embeddings: Embedding<B>,
     pub layer_norm: LayerNorm<B>,
     pub dropout: Dropout,
+    /// The LayerNorms' epsilon (`layer_norm_eps`; burn keeps its own private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl<B: Backend> BertEmbeddings<B> {
@@ -42,7 +46,8 @@ impl<B: Backend> BertEmbeddings<B> {
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        self.dropout.forward(self.layer_norm.forward(x))
+        self.dropout
+            .forward(layer_norm(&self.layer_norm, self.layer_norm_eps, x))
     }
 }
 
@@ -62,6 +67,8 @@ pub struct BertAttention<B: Backend> {
     pub probs_dropout: Dropout,
     pub hidden_dropout: Dropout,
     pub num_heads: usize,
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl<B: Backend> BertAttention<B> {
@@ -79,7 +86,7 @@ impl<B: Backend> BertAttention<B> {
         let out = self
             .hidden_dropout
             .forward(self.output_dense.forward(context));
-        self.output_layer_norm.forward(out + x)
+        layer_norm(&self.output_layer_norm, self.layer_norm_eps, out + x)
     }
 }
 
@@ -96,6 +103,8 @@ pub struct BertLayer<B: Backend> {
     pub hidden_dropout: Dropout,
     #[module(skip)]
     pub activation: ActivationKind,
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 /// The feed-forward activation as a module-friendly value.
@@ -112,7 +121,7 @@ impl<B: Backend> BertLayer<B> {
             Activation::Relu => relu(h),
         };
         let out = self.hidden_dropout.forward(self.output.forward(h));
-        self.output_layer_norm.forward(out + attended)
+        layer_norm(&self.output_layer_norm, self.layer_norm_eps, out + attended)
     }
 }
 

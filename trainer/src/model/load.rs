@@ -334,6 +334,7 @@ pub fn build_classifier<B: Backend>(
         )?,
         layer_norm: weights.layer_norm("embeddings.LayerNorm", h, eps, device)?,
         dropout: hidden_dropout(),
+        layer_norm_eps: eps,
     };
 
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -369,6 +370,7 @@ pub fn build_classifier<B: Backend>(
                 probs_dropout: Dropout::new(cfg.attention_probs_dropout_prob),
                 hidden_dropout: hidden_dropout(),
                 num_heads: cfg.num_attention_heads,
+                layer_norm_eps: eps,
             },
             intermediate,
             output,
@@ -380,6 +382,7 @@ pub fn build_classifier<B: Backend>(
             )?,
             hidden_dropout: hidden_dropout(),
             activation,
+            layer_norm_eps: eps,
         });
     }
 

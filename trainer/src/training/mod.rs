@@ -32,6 +32,7 @@ pub mod loss_scale;
 mod memory;
 pub mod metrics;
 pub mod optim;
+mod optim_cpu;
 pub mod params;
 mod report;
 mod resume;

@@ -9,7 +9,9 @@ use super::params::PathStack;
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{DType, ElementConversion, Tensor, TensorData};
+
+use crate::backend::{cast, is, Cpu};
 use std::collections::BTreeMap;
 
 /// Adam's first and second moments of one parameter, flattened.
@@ -118,36 +120,83 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for StepMapper<'_, AB::InnerBackend> 
         let opt = &mut *self.opt;
         let shape = tensor.shape();
         let n = shape.num_elements();
-        let p = tensor.inner();
-        let mut g = grad.reshape([n]);
-        if self.grad_scale != 1.0 {
-            g = g.mul_scalar(self.grad_scale);
-        }
+        let t = opt.steps as i32;
+        let u = Update {
+            lr: self.lr,
+            grad_scale: self.grad_scale,
+            beta1: opt.beta1,
+            beta2: opt.beta2,
+            eps: opt.eps,
+            bc1: 1.0 - opt.beta1.powi(t),
+            bc2: 1.0 - opt.beta2.powi(t),
+            // Biases and LayerNorm weights (1-D) get no weight decay.
+            decay: (D >= 2 && opt.weight_decay != 0.0).then_some(opt.weight_decay),
+        };
         let path = self.path.path();
-        let (m, v) = match opt.state.remove(&path) {
+        let state = opt.state.remove(&path);
+        let (p, g) = (tensor.inner().reshape([n]), grad.reshape([n]));
+        let (p, moments) = if is::<AB::InnerBackend, Cpu>() && p.dtype() == DType::F32 {
+            cast(super::optim_cpu::update(&u, cast(p), cast(g), cast(state)))
+        } else {
+            u.apply(p, g, state)
+        };
+        opt.state.insert(path, moments);
+        let p = p.reshape(shape);
+        let p = Tensor::<AB, D>::from_inner(p).require_grad();
+        Param::from_mapped_value(id, p, mapper)
+    }
+}
+
+/// One AdamW update's hyper-parameters, with the bias corrections of its step.
+pub struct Update {
+    pub lr: f64,
+    /// The clipping factor the gradient is multiplied by first.
+    pub grad_scale: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// `1 - beta1^t`, `1 - beta2^t`.
+    pub bc1: f64,
+    pub bc2: f64,
+    /// Decoupled weight decay, `None` for parameters that get none.
+    pub decay: Option<f64>,
+}
+
+impl Update {
+    /// `(p, moments)` after the step, with tensor ops (any backend; see `optim_cpu` for the CPU
+    /// backend's one-pass form).
+    pub fn apply<B: Backend>(
+        &self,
+        p: Tensor<B, 1>,
+        g: Tensor<B, 1>,
+        state: Option<Moments<B>>,
+    ) -> (Tensor<B, 1>, Moments<B>) {
+        let g = match self.grad_scale {
+            1.0 => g,
+            s => g.mul_scalar(s),
+        };
+        let (m, v) = match state {
             Some(s) => (s.m, s.v),
             None => (g.zeros_like(), g.zeros_like()),
         };
         let m = m
-            .mul_scalar(opt.beta1)
-            .add(g.clone().mul_scalar(1.0 - opt.beta1));
+            .mul_scalar(self.beta1)
+            .add(g.clone().mul_scalar(1.0 - self.beta1));
         let v = v
-            .mul_scalar(opt.beta2)
-            .add(g.clone().mul(g).mul_scalar(1.0 - opt.beta2));
-        let t = opt.steps as i32;
-        let bc1 = 1.0 - opt.beta1.powi(t);
-        let bc2 = 1.0 - opt.beta2.powi(t);
+            .mul_scalar(self.beta2)
+            .add(g.clone().mul(g).mul_scalar(1.0 - self.beta2));
         // PyTorch: denom = sqrt(v) / sqrt(bc2) + eps; p -= lr / bc1 * m / denom.
-        let denom = v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(opt.eps);
-        let update = m.clone().div(denom).mul_scalar(self.lr / bc1);
-        let mut p = p.reshape([n]);
-        if D >= 2 && opt.weight_decay != 0.0 {
-            p = p.mul_scalar(1.0 - self.lr * opt.weight_decay);
-        }
-        let p = p.sub(update).reshape(shape);
-        opt.state.insert(path, Moments { m, v });
-        let p = Tensor::<AB, D>::from_inner(p).require_grad();
-        Param::from_mapped_value(id, p, mapper)
+        let denom = v
+            .clone()
+            .sqrt()
+            .div_scalar(self.bc2.sqrt())
+            .add_scalar(self.eps);
+        let update = m.clone().div(denom).mul_scalar(self.lr / self.bc1);
+        let p = match self.decay {
+            Some(d) => p.mul_scalar(1.0 - self.lr * d),
+            None => p,
+        };
+        (p.sub(update), Moments { m, v })
     }
 }
 

@@ -43,6 +43,11 @@ pub fn self_attention<B: Backend>(
     heads: usize,
     probs_dropout: &Dropout,
 ) -> Tensor<B, 3> {
+    let (q, k, v, mask_add) =
+        match super::fused::self_attention(q, k, v, mask_add, heads, probs_dropout) {
+            Ok(context) => return context,
+            Err(inputs) => inputs,
+        };
     let [batch, seq, hidden] = q.dims();
     let head_dim = hidden / heads;
     let split = |t: Tensor<B, 3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);

@@ -43,7 +43,7 @@ impl Dropout {
 }
 
 /// 64 bits from the backend's seeded generator: two uniform draws of 24 bits and one of 16.
-fn draw_key<B: Backend>(device: &B::Device) -> u64 {
+pub(crate) fn draw_key<B: Backend>(device: &B::Device) -> u64 {
     let draws = Tensor::<B, 1>::random([3], Distribution::Uniform(0.0, 1.0), device)
         .into_data()
         .convert::<f32>()

@@ -10,6 +10,7 @@ pub mod attention;
 pub mod autocast;
 pub mod causal;
 pub mod dropout;
+pub mod fused;
 pub mod linear;
 pub mod norm;
 pub mod rope;

@@ -1,0 +1,113 @@
+//! Fused CPU kernels for the training backend (`Autodiff<Flex>`): GELU, LayerNorm and BERT's
+//! self-attention core, each one autodiff node with a hand-written backward.
+//!
+//! Under autodiff, burn builds LayerNorm, softmax and attention from generic tensor ops: every
+//! step of the formula is its own full pass over memory, its own node, and, on flex, a
+//! single-threaded scalar loop (`expf`/`erff` from libm). On short tweet batches those passes
+//! took about half of a MiniLM step while the GEMMs ran near the CPU's peak (docs/benchmarks.md,
+//! issue #8). Here each block is one parallel pass forward and one backward, over vectorised
+//! `exp`/`erf` ([`math`]), with the backward written from the saved forward values.
+//!
+//! The public functions take any backend: on `Train<Cpu>` with f32 tensors they run the fused
+//! kernels, elsewhere (inference on the plain backend, CUDA, half precision) burn's own ops, so
+//! the models stay generic. The check is a `TypeId` comparison and the move between the generic
+//! and the concrete tensor type is a `Box<dyn Any>` downcast (`backend::{is, cast}`): no unsafe code, no new trait bound
+//! on every model.
+//!
+//! Every kernel is deterministic at any thread count: work is split by rows or by batch item,
+//! never by thread, and partial sums are added in a fixed order.
+
+mod attention;
+mod gelu;
+mod layer_norm;
+pub mod math;
+
+use std::borrow::Cow;
+
+use burn::backend::flex::FlexTensor;
+use burn::nn::LayerNorm;
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Shape, Tensor, TensorData};
+
+use super::Dropout;
+use crate::backend::{cast, Cpu, Train};
+
+/// The backend the fused kernels are written for.
+type Fast = Train<Cpu>;
+
+/// Elements per parallel task in element-wise kernels: large enough that rayon's overhead
+/// vanishes, small enough that both threads get work on a short batch.
+pub(crate) const CHUNK: usize = 16 * 1024;
+
+/// Exact GELU (`x · Φ(x)`).
+pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    if is_fast::<B>() && x.dtype() == DType::F32 {
+        return cast(gelu::forward(cast::<_, Tensor<Fast, D>>(x)));
+    }
+    burn::tensor::activation::gelu(x)
+}
+
+/// `norm` (burn's LayerNorm, whose epsilon is private, hence `eps`) over the last dimension.
+pub fn layer_norm<B: Backend, const D: usize>(
+    norm: &LayerNorm<B>,
+    eps: f64,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    match &norm.beta {
+        Some(beta) if is_fast::<B>() && x.dtype() == DType::F32 => cast(layer_norm::forward(
+            cast::<_, Tensor<Fast, D>>(x),
+            cast(norm.gamma.val()),
+            cast(beta.val()),
+            eps,
+        )),
+        _ => norm.forward(x),
+    }
+}
+
+/// BERT's attention core on the fast backend: see [`super::self_attention`], which calls this
+/// and falls back to composed ops when it returns the inputs.
+#[allow(clippy::type_complexity)]
+pub(super) fn self_attention<B: Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    mask_add: Tensor<B, 4>,
+    heads: usize,
+    probs_dropout: &Dropout,
+) -> Result<Tensor<B, 3>, (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 4>)> {
+    if !is_fast::<B>() || q.dtype() != DType::F32 || q.dims()[2] % heads != 0 {
+        return Err((q, k, v, mask_add));
+    }
+    Ok(cast(attention::forward(
+        cast(q),
+        cast(k),
+        cast(v),
+        cast(mask_add),
+        heads,
+        probs_dropout.prob,
+    )))
+}
+
+fn is_fast<B: Backend>() -> bool {
+    crate::backend::is::<B, Fast>()
+}
+
+/// The elements of `t` in row-major order: borrowed when contiguous, else copied.
+pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap_or(&[]).to_vec()),
+    }
+}
+
+/// `t` as an owned, contiguous buffer to write into (copied only when shared or strided).
+pub(crate) fn owned_values(t: FlexTensor) -> Vec<f32> {
+    t.into_data().into_vec::<f32>().unwrap_or_default()
+}
+
+pub(crate) fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+#[cfg(test)]
+mod tests;

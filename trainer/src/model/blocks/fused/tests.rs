@@ -1,0 +1,143 @@
+//! Each fused kernel against burn's composed ops on the same backend: forward values and every
+//! input gradient, with dropout, LoRA-style frozen parameters and padding included.
+
+use burn::module::{Module, Param};
+use burn::nn::LayerNormConfig;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Distribution, Tensor, TensorData, Tolerance};
+
+use super::super::{additive_mask, Dropout};
+use super::*;
+
+type T<const D: usize> = Tensor<Fast, D>;
+
+fn random<const D: usize>(shape: [usize; D], seed: u64) -> T<D> {
+    Fast::seed(&Default::default(), seed);
+    T::random(shape, Distribution::Normal(0.0, 1.0), &Default::default()).require_grad()
+}
+
+fn close<const D: usize>(a: Tensor<Cpu, D>, b: Tensor<Cpu, D>) {
+    a.into_data()
+        .assert_approx_eq::<f32>(&b.into_data(), Tolerance::absolute(2e-5));
+}
+
+#[test]
+fn gelu_matches_burns_forward_and_gradient() {
+    let x = random([3, 7, 40], 1);
+    let y = gelu(x.clone());
+    let want = burn::tensor::activation::gelu(x.clone());
+    close(y.clone().inner(), want.clone().inner());
+    let w = random([3, 7, 40], 2).detach();
+    let g1 = (y * w.clone()).sum().backward();
+    let g2 = (want * w).sum().backward();
+    close(x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+}
+
+#[test]
+fn layer_norm_matches_burns_forward_and_gradients() {
+    let d = 48;
+    let mut norm = LayerNormConfig::new(d)
+        .with_epsilon(1e-12)
+        .init::<Fast>(&Default::default());
+    norm.gamma = Param::from_tensor(random([d], 3));
+    norm.beta = Some(Param::from_tensor(random([d], 4)));
+    // 37 rows: not a multiple of the 16-row blocks.
+    let x = random([37, d], 5);
+    let y = layer_norm(&norm, 1e-12, x.clone());
+    let want = norm.forward(x.clone());
+    close(y.clone().inner(), want.clone().inner());
+    let w = random([37, d], 6).detach();
+    let g1 = (y * w.clone()).sum().backward();
+    let g2 = (want * w).sum().backward();
+    close(x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+    let gamma = norm.gamma.val();
+    close(gamma.grad(&g1).unwrap(), gamma.grad(&g2).unwrap());
+    let beta = norm.beta.as_ref().unwrap().val();
+    close(beta.grad(&g1).unwrap(), beta.grad(&g2).unwrap());
+}
+
+#[test]
+fn layer_norm_skips_frozen_parameters() {
+    let d = 16;
+    let norm = LayerNormConfig::new(d)
+        .init::<Fast>(&Default::default())
+        .no_grad();
+    let x = random([4, d], 7);
+    let grads = layer_norm(&norm, 1e-5, x.clone()).sum().backward();
+    assert!(x.grad(&grads).is_some());
+    assert!(norm.gamma.val().grad(&grads).is_none());
+}
+
+/// The composed attention the fused kernel replaces (the generic path of `self_attention`).
+fn composed(q: T<3>, k: T<3>, v: T<3>, mask: T<4>, heads: usize, drop: &Dropout) -> T<3> {
+    let [b, s, hd] = q.dims();
+    let dh = hd / heads;
+    let split = |t: T<3>| t.reshape([b, s, heads, dh]).swap_dims(1, 2);
+    let scores = split(q)
+        .matmul(split(k).swap_dims(2, 3))
+        .div_scalar((dh as f64).sqrt())
+        + mask;
+    let probs = drop.forward(softmax(scores, 3));
+    probs.matmul(split(v)).swap_dims(1, 2).reshape([b, s, hd])
+}
+
+#[test]
+fn attention_matches_the_composed_ops_with_padding_and_dropout() {
+    let (b, s, heads, dh) = (3, 9, 4, 20);
+    let device = Default::default();
+    let ids = TensorData::new(
+        (0..b * s)
+            .map(|i| i64::from(i % s < s - 2 * (i / s)))
+            .collect::<Vec<_>>(),
+        [b, s],
+    );
+    let mask = additive_mask::<Fast>(Tensor::from_data(ids, &device));
+    for prob in [0.0, 0.3] {
+        let (q, k, v) = (
+            random([b, s, heads * dh], 8),
+            random([b, s, heads * dh], 9),
+            random([b, s, heads * dh], 10),
+        );
+        let drop = Dropout::new(prob);
+        let w = random([b, s, heads * dh], 11).detach();
+        Fast::seed(&device, 99);
+        let ours = super::super::self_attention(
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            mask.clone(),
+            heads,
+            &drop,
+        );
+        Fast::seed(&device, 99);
+        let want = composed(q.clone(), k.clone(), v.clone(), mask.clone(), heads, &drop);
+        close(ours.clone().inner(), want.clone().inner());
+        let g1 = (ours * w.clone()).sum().backward();
+        let g2 = (want * w).sum().backward();
+        for t in [&q, &k, &v] {
+            close(t.grad(&g1).unwrap(), t.grad(&g2).unwrap());
+        }
+    }
+}
+
+#[test]
+fn kernels_repeat_bit_for_bit_at_one_and_two_threads() {
+    let run = || {
+        let x = random([16, 50, 96], 12);
+        let mut norm = LayerNormConfig::new(96).init::<Fast>(&Default::default());
+        norm.gamma = Param::from_tensor(random([96], 13));
+        let y = layer_norm(&norm, 1e-12, gelu(x.clone()));
+        let grads = y.clone().powf_scalar(2.0).sum().backward();
+        (y.inner().into_data(), x.grad(&grads).unwrap().into_data())
+    };
+    let on = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(run)
+    };
+    let one = on(1);
+    assert_eq!(one, on(2));
+    assert_eq!(one, on(2));
+}
