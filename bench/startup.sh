@@ -5,15 +5,19 @@
 # once the record appears. Also prints the trainer's own "first step done" log line, which splits
 # the time into start-up and the step itself.
 #
-# Usage: bench/startup.sh [RUNS]   (env: THREADS, FINETUNE_FIXTURES)
+# Usage: bench/startup.sh [RUNS]   (env: THREADS, FINETUNE_FIXTURES, TRAINER: a built
+#   finetune-trainer binary; default: cargo build --release here)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 fixtures=${FINETUNE_FIXTURES:-$repo/.fixtures}
 threads=${THREADS:-$(nproc)}
 cd "$repo"
-cargo build --release --quiet -p finetune-trainer --bin finetune-trainer
-bin=$repo/target/release/finetune-trainer
+bin=${TRAINER:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet -p finetune-trainer --bin finetune-trainer
+  bin=$repo/target/release/finetune-trainer
+fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); threads $threads"
 python3 - "$runs" "$bin" "$fixtures" "$threads" <<'PY'

@@ -3,9 +3,9 @@
 //! `P = softmax(q·kᵀ/√d + mask)`, dropout on `P`, and the context `P·v` written straight into
 //! `[batch, seq, heads·head_dim]`, so no head split or merge is ever copied.
 //!
-//! At BERT's sizes on tweets (head_dim 32, 20 to 60 tokens) the per-head products are tiny
-//! next to the projections, so they are plain loops over contiguous `head_dim` slices rather
-//! than GEMM calls. Batch items run in parallel, each writing its own slab of every output.
+//! The per-head products are single-threaded GEMM calls with strides that pick a head's
+//! columns (or a transpose) out of the slabs; batch items run in parallel, each writing its own
+//! slab of every output.
 //!
 //! The backward, with `Pd = P ⊙ M` (the dropout mask, already scaled by `1/keep`):
 //!
@@ -22,7 +22,6 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::tensor::{Shape, Tensor, TensorPrimitive};
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::super::dropout::{draw_key, mask_values};
@@ -192,17 +191,114 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `y += a·x`.
-#[inline(always)]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
+/// A strided matrix inside a slice: element `(r, c)` at `offset + r·rs + c·cs`.
+#[derive(Clone, Copy)]
+struct View {
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl View {
+    /// One past the last element the view reaches.
+    fn end(&self) -> usize {
+        self.offset + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+    }
+
+    fn t(self) -> View {
+        View {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+}
+
+/// `dst = lhs · rhs` with the `gemm` crate (the kernels flex's matmul uses) on one thread:
+/// the caller is already one of rayon's tasks. Strides let it read a head's columns of the
+/// `[seq, heads·head_dim]` slabs, and transposes, without copying.
+fn matmul(dst: &mut [f32], d: View, lhs: &[f32], l: View, rhs: &[f32], r: View) {
+    assert!(d.rows == l.rows && d.cols == r.cols && l.cols == r.rows);
+    assert!(d.end() <= dst.len() && l.end() <= lhs.len() && r.end() <= rhs.len());
+    // SAFETY: the asserts keep every element gemm reads or writes inside its slice, and `dst`,
+    // borrowed mutably, aliases neither input.
+    unsafe {
+        gemm::gemm(
+            d.rows,
+            d.cols,
+            l.cols,
+            dst.as_mut_ptr().add(d.offset),
+            d.cs as isize,
+            d.rs as isize,
+            false,
+            lhs.as_ptr().add(l.offset),
+            l.cs as isize,
+            l.rs as isize,
+            rhs.as_ptr().add(r.offset),
+            r.cs as isize,
+            r.rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Head `h`'s `[seq, head_dim]` columns of a `[seq, heads·head_dim]` slab.
+fn head(dims: Dims, h: usize) -> View {
+    View {
+        offset: h * dims.head_dim,
+        rows: dims.seq,
+        cols: dims.head_dim,
+        rs: dims.hidden(),
+        cs: 1,
+    }
+}
+
+/// `P ⊙ M` for head `h` into `out` (`[seq, seq]`); `P` itself without dropout.
+fn dropped<'a>(
+    probs: &'a [f32],
+    mask: Option<&[f32]>,
+    h: usize,
+    s: usize,
+    out: &'a mut Vec<f32>,
+) -> (&'a [f32], View) {
+    match mask {
+        None => (probs, square_at(h, s)),
+        Some(m) => {
+            let block = h * s * s..(h + 1) * s * s;
+            out.clear();
+            out.extend(
+                probs[block.clone()]
+                    .iter()
+                    .zip(&m[block])
+                    .map(|(p, m)| p * m),
+            );
+            (out, square_at(0, s))
+        }
+    }
+}
+
+/// Head `h`'s `[seq, seq]` block of a `[heads, seq, seq]` slab.
+fn square_at(h: usize, s: usize) -> View {
+    View {
+        offset: h * s * s,
+        rows: s,
+        cols: s,
+        rs: s,
+        cs: 1,
     }
 }
 
 /// One batch item: `qkv` are its `[seq, hidden]` slabs, `bias` its `[seq]` additive key mask;
 /// writes its probabilities (`[heads, seq, seq]`) and context (`[seq, hidden]`).
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn item_forward(
     dims: Dims,
     qkv: [&[f32]; 3],
@@ -212,33 +308,27 @@ fn item_forward(
     context: &mut [f32],
 ) {
     let [q, k, v] = qkv;
-    let (s, hd, dh) = (dims.seq, dims.hidden(), dims.head_dim);
-    let row = |i: usize, h: usize| i * hd + h * dh..i * hd + (h + 1) * dh;
+    let s = dims.seq;
+    let mut scratch = Vec::with_capacity(s * s);
     for h in 0..dims.heads {
-        for i in 0..s {
-            let p = &mut probs[(h * s + i) * s..(h * s + i + 1) * s];
-            let qi = &q[row(i, h)];
-            for (j, pj) in p.iter_mut().enumerate() {
-                *pj = dot(qi, &k[row(j, h)]);
-            }
-            math::softmax_row(p, dims.scale, bias);
-            let ctx = &mut context[row(i, h)];
-            for (j, &pj) in p.iter().enumerate() {
-                let pd = match mask {
-                    Some(m) => pj * m[(h * s + i) * s + j],
-                    None => pj,
-                };
-                if pd != 0.0 {
-                    axpy(ctx, pd, &v[row(j, h)]);
-                }
-            }
+        matmul(
+            probs,
+            square_at(h, s),
+            q,
+            head(dims, h),
+            k,
+            head(dims, h).t(),
+        );
+        for row in probs[h * s * s..(h + 1) * s * s].chunks_exact_mut(s) {
+            math::softmax_row(row, dims.scale, bias);
         }
+        let (pd, pd_view) = dropped(probs, mask, h, s, &mut scratch);
+        matmul(context, head(dims, h), pd, pd_view, v, head(dims, h));
     }
 }
 
 /// One batch item's gradients: `inputs` are the `[seq, hidden]` slabs of dO, q, k, v; writes
 /// the slabs of dq, dk, dv.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn item_backward(
     dims: Dims,
     inputs: [&[f32]; 4],
@@ -248,37 +338,29 @@ fn item_backward(
 ) {
     let [d_out, q, k, v] = inputs;
     let [dq, dk, dv] = outputs;
-    let (s, hd, dh) = (dims.seq, dims.hidden(), dims.head_dim);
-    let row = |i: usize, h: usize| i * hd + h * dh..i * hd + (h + 1) * dh;
-    let mut dp = vec![0.0f32; s];
+    let s = dims.seq;
+    let mut scratch = Vec::with_capacity(s * s);
+    let mut ds = vec![0.0f32; s * s];
+    let one = square_at(0, s);
     for h in 0..dims.heads {
-        for i in 0..s {
+        let (pd, pd_view) = dropped(probs, mask, h, s, &mut scratch);
+        matmul(dv, head(dims, h), pd, pd_view.t(), d_out, head(dims, h));
+        // dPd = dO·vᵀ, then dP = dPd ⊙ M and the softmax backward, row by row, in place.
+        matmul(&mut ds, one, d_out, head(dims, h), v, head(dims, h).t());
+        for (i, row) in ds.chunks_exact_mut(s).enumerate() {
             let base = (h * s + i) * s;
             let p = &probs[base..base + s];
-            let go = &d_out[row(i, h)];
-            for j in 0..s {
-                let m = mask.map_or(1.0, |m| m[base + j]);
-                let pd = p[j] * m;
-                if pd != 0.0 {
-                    axpy(&mut dv[row(j, h)], pd, go);
+            if let Some(m) = mask {
+                for (x, m) in row.iter_mut().zip(&m[base..base + s]) {
+                    *x *= m;
                 }
-                dp[j] = dot(go, &v[row(j, h)]) * m;
             }
-            let c: f32 = {
-                let mut acc = [0.0f32; 16];
-                for j in 0..s {
-                    acc[j % 16] += dp[j] * p[j];
-                }
-                acc.iter().sum()
-            };
-            let qi = &q[row(i, h)];
-            for j in 0..s {
-                let ds = p[j] * (dp[j] - c) * dims.scale;
-                if ds != 0.0 {
-                    axpy(&mut dq[row(i, h)], ds, &k[row(j, h)]);
-                    axpy(&mut dk[row(j, h)], ds, qi);
-                }
+            let c = dot(row, p);
+            for (x, &p) in row.iter_mut().zip(p) {
+                *x = p * (*x - c) * dims.scale;
             }
         }
+        matmul(dq, head(dims, h), &ds, one, k, head(dims, h));
+        matmul(dk, head(dims, h), &ds, one.t(), q, head(dims, h));
     }
 }

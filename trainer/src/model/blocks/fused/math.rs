@@ -89,22 +89,40 @@ pub fn gelu_backward(x: &[f32], grad: &mut [f32]) {
 }
 
 /// In place over one row: `row = softmax(row · scale + bias)`, `bias` added per column.
+///
+/// Each pass is its own loop and the max and the sum keep 16 running lanes: a loop that mixes
+/// `exp` with a scalar running sum cannot be vectorised without reordering the additions.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub fn softmax_row(row: &mut [f32], scale: f32, bias: &[f32]) {
-    let mut max = f32::NEG_INFINITY;
     for (v, &b) in row.iter_mut().zip(bias) {
         *v = *v * scale + b;
-        max = max.max(*v);
     }
-    let mut sum = 0.0f32;
+    let max = lanes(row, f32::NEG_INFINITY, f32::max)
+        .into_iter()
+        .fold(f32::NEG_INFINITY, f32::max);
     for v in row.iter_mut() {
         *v = exp(*v - max);
-        sum += *v;
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / lanes(row, 0.0, |a, b| a + b).iter().sum::<f32>();
     for v in row.iter_mut() {
         *v *= inv;
     }
+}
+
+/// `x` folded into 16 lanes (element `i` into lane `i % 16`) with `f`, starting from `init`.
+#[inline(always)]
+pub fn lanes(x: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> [f32; 16] {
+    let mut acc = [init; 16];
+    let chunks = x.chunks_exact(16);
+    for (l, &v) in chunks.remainder().iter().enumerate() {
+        acc[l] = f(acc[l], v);
+    }
+    for c in chunks {
+        for l in 0..16 {
+            acc[l] = f(acc[l], c[l]);
+        }
+    }
+    acc
 }
 
 #[cfg(test)]
