@@ -51,12 +51,19 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo)
 lanes=4; isa=SSE
 if grep -qw avx2 <<<"$flags" && grep -qw fma <<<"$flags"; then lanes=8; isa="AVX2+FMA"; fi
 if grep -qw avx512f <<<"$flags"; then lanes=16; isa="AVX-512F"; fi
+# AMD family 25 (Zen 4) runs AVX-512 on 256-bit FMA pipes: a 16-lane FMA issues as two halves,
+# so its peak is the 8-lane one. (Zen 5, family 26, has full 512-bit pipes.)
+vendor=$(grep -m1 vendor_id /proc/cpuinfo | cut -d: -f2 | xargs)
+family=$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs)
+if [ "$lanes" = 16 ] && [ "$vendor" = AuthenticAMD ] && [ "$family" = 25 ]; then
+  lanes=8; isa="AVX-512F on Zen 4's 256-bit FMA pipes"
+fi
 cores=$(nproc)
 peak=$(awk -v c="$cores" -v m="$cpu_mhz" -v l="$lanes" 'BEGIN {printf "%.0f", c * m / 1000 * l * 2 * 2}')
 peak_avx2=$(awk -v c="$cores" -v m="$cpu_mhz" 'BEGIN {printf "%.0f", c * m / 1000 * 8 * 2 * 2}')
 
 echo "machine: $cores cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "peak f32: $cores cores x $(awk -v m="$cpu_mhz" 'BEGIN {printf "%.2f", m / 1000}') GHz (cpu MHz) x $lanes lanes ($isa) x 2 (FMA) x 2 FMA pipes/core = $peak GFLOP/s ($peak_avx2 GFLOP/s with 8-lane AVX2 code)"
+echo "peak f32: $cores cores x $(awk -v m="$cpu_mhz" 'BEGIN {printf "%.2f", m / 1000}') GHz (cpu MHz, the base clock; boost can exceed it) x $lanes lanes ($isa) x 2 (FMA) x 2 FMA pipes/core = $peak GFLOP/s ($peak_avx2 GFLOP/s with 8-lane AVX2 code)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); threads $threads; batch 16; real: $steps steps, full-128: $full_steps steps, after $warmup warm-up; $rounds rounds; workloads: $workloads"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

@@ -75,7 +75,7 @@ pub(super) fn self_attention<B: Backend>(
     heads: usize,
     probs_dropout: &Dropout,
 ) -> Result<Tensor<B, 3>, (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 4>)> {
-    if !is_fast::<B>() || q.dtype() != DType::F32 || q.dims()[2] % heads != 0 {
+    if !is_fast::<B>() || q.dtype() != DType::F32 || !q.dims()[2].is_multiple_of(heads) {
         return Err((q, k, v, mask_add));
     }
     Ok(cast(attention::forward(
