@@ -12,7 +12,9 @@
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{DType, Int, Tensor};
+
+use crate::backend::{cast, is, Cpu, Train};
 
 use super::autocast::matmul;
 use super::Dropout;
@@ -43,11 +45,18 @@ pub fn self_attention<B: Backend>(
     heads: usize,
     probs_dropout: &Dropout,
 ) -> Tensor<B, 3> {
-    let (q, k, v, mask_add) =
-        match super::fused::self_attention(q, k, v, mask_add, heads, probs_dropout) {
-            Ok(context) => return context,
-            Err(inputs) => inputs,
-        };
+    // Training on the CPU backend: the fused kernel (one autodiff node, no head copies).
+    if is::<B, Train<Cpu>>() && q.dtype() == DType::F32 && q.dims()[2].is_multiple_of(heads) {
+        let (q, k, v, m) = (cast(q), cast(k), cast(v), cast(mask_add));
+        return cast(super::fused::attention(
+            q,
+            k,
+            v,
+            m,
+            heads,
+            probs_dropout.prob,
+        ));
+    }
     let [batch, seq, hidden] = q.dims();
     let head_dim = hidden / heads;
     let split = |t: Tensor<B, 3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);

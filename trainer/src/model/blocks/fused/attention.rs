@@ -91,7 +91,7 @@ impl Backward<Flex, 3> for AttentionBackward {
     }
 }
 
-pub(super) fn forward(
+pub(in crate::model::blocks) fn forward(
     q: Tensor<Fast, 3>,
     k: Tensor<Fast, 3>,
     v: Tensor<Fast, 3>,

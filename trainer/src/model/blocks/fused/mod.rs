@@ -29,7 +29,6 @@ use burn::nn::LayerNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 
-use super::Dropout;
 use crate::backend::{cast, Cpu, Train};
 
 /// The backend the fused kernels are written for.
@@ -64,29 +63,8 @@ pub fn layer_norm<B: Backend, const D: usize>(
     }
 }
 
-/// BERT's attention core on the fast backend: see [`super::self_attention`], which calls this
-/// and falls back to composed ops when it returns the inputs.
-#[allow(clippy::type_complexity)]
-pub(super) fn self_attention<B: Backend>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 3>,
-    mask_add: Tensor<B, 4>,
-    heads: usize,
-    probs_dropout: &Dropout,
-) -> Result<Tensor<B, 3>, (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 4>)> {
-    if !is_fast::<B>() || q.dtype() != DType::F32 || !q.dims()[2].is_multiple_of(heads) {
-        return Err((q, k, v, mask_add));
-    }
-    Ok(cast(attention::forward(
-        cast(q),
-        cast(k),
-        cast(v),
-        cast(mask_add),
-        heads,
-        probs_dropout.prob,
-    )))
-}
+/// BERT's attention core on `Train<Cpu>` (f32): [`super::self_attention`] dispatches here.
+pub(in crate::model::blocks) use attention::forward as attention;
 
 fn is_fast<B: Backend>() -> bool {
     crate::backend::is::<B, Fast>()
