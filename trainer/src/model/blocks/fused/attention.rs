@@ -33,12 +33,16 @@ struct Dims {
     seq: usize,
     heads: usize,
     head_dim: usize,
-    scale: f32,
 }
 
 impl Dims {
     fn hidden(&self) -> usize {
         self.heads * self.head_dim
+    }
+
+    /// `1/√head_dim`, the scores' scale.
+    fn scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
     }
 }
 
@@ -106,7 +110,6 @@ pub(in crate::model::blocks) fn forward(
         seq,
         heads,
         head_dim,
-        scale: 1.0 / (head_dim as f32).sqrt(),
     };
     let bias = mask_add.into_primitive().tensor().primitive;
     let bias = values(&bias);
@@ -170,25 +173,6 @@ pub(in crate::model::blocks) fn forward(
 /// Batch item `b`'s slab of `t`.
 fn item(t: &[f32], b: usize, slab: usize) -> &[f32] {
     &t[b * slab..(b + 1) * slab]
-}
-
-/// `Σ a·b` with 16 independent accumulators (vectorisable, fixed order).
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..16 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// A strided matrix inside a slice: element `(r, c)` at `offset + r·rs + c·cs`.
@@ -320,7 +304,7 @@ fn item_forward(
             head(dims, h).t(),
         );
         for row in probs[h * s * s..(h + 1) * s * s].chunks_exact_mut(s) {
-            math::softmax_row(row, dims.scale, bias);
+            math::softmax_row(row, dims.scale(), bias);
         }
         let (pd, pd_view) = dropped(probs, mask, h, s, &mut scratch);
         matmul(context, head(dims, h), pd, pd_view, v, head(dims, h));
@@ -355,9 +339,9 @@ fn item_backward(
                     *x *= m;
                 }
             }
-            let c = dot(row, p);
+            let c = math::dot(row, p);
             for (x, &p) in row.iter_mut().zip(p) {
-                *x = p * (*x - c) * dims.scale;
+                *x = p * (*x - c) * dims.scale();
             }
         }
         matmul(dq, head(dims, h), &ds, one, k, head(dims, h));

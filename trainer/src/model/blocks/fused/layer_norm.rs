@@ -21,6 +21,7 @@ use burn::tensor::{Shape, Tensor, TensorPrimitive};
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use super::math::sum;
 use super::{owned_values, tensor, values, Fast};
 
 /// Rows per parallel task.
@@ -113,17 +114,6 @@ pub(super) fn forward<const D: usize>(
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
-}
-
-/// Sum of `x` with 16 independent accumulators, added up in a fixed order: vectorisable
-/// without reassociating, and the same result on every run.
-#[inline(always)]
-fn sum(x: impl Iterator<Item = f32>) -> f32 {
-    let mut acc = [0.0f32; 16];
-    for (i, v) in x.enumerate() {
-        acc[i % 16] += v;
-    }
-    acc.iter().sum()
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]

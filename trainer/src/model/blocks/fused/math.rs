@@ -1,5 +1,6 @@
 //! Branch-free `exp` and `erf` for f32 that the compiler can vectorise, and the element loops
-//! built on them.
+//! built on them, and the fixed-order 16-lane reductions
+//! (`lanes`, `sum`, `dot`) every fused kernel uses.
 //!
 //! libm's `expf`/`erff` are scalar calls: a loop over them runs one element at a time whatever
 //! the CPU. These are polynomials plus bit tricks with no calls and no data-dependent branches,
@@ -123,6 +124,36 @@ pub fn lanes(x: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> [f32; 16] {
         }
     }
     acc
+}
+
+/// Sum of `x` with 16 independent accumulators, added up in a fixed order: vectorisable
+/// without reassociating, and the same result on every run.
+#[inline(always)]
+pub fn sum(x: impl Iterator<Item = f32>) -> f32 {
+    let mut acc = [0.0f32; 16];
+    for (i, v) in x.enumerate() {
+        acc[i % 16] += v;
+    }
+    acc.iter().sum()
+}
+
+/// `Σ a·b` with 16 independent accumulators (vectorisable, fixed order).
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ fn is_fast<B: Backend>() -> bool {
 pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap_or(&[]).to_vec()),
+        None => Cow::Owned(owned_values(t.clone())),
     }
 }
 
