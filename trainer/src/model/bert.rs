@@ -13,7 +13,7 @@ use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
-use super::blocks::fused::{gelu, layer_norm};
+use super::blocks::fused::{dropout_add, gelu, layer_norm};
 use super::blocks::{additive_mask, self_attention, Dropout};
 use super::config::Activation;
 use super::lora::AdaptedLinear;
@@ -83,10 +83,8 @@ impl<B: Backend> BertAttention<B> {
             self.num_heads,
             &self.probs_dropout,
         );
-        let out = self
-            .hidden_dropout
-            .forward(self.output_dense.forward(context));
-        layer_norm(&self.output_layer_norm, self.layer_norm_eps, out + x)
+        let out = dropout_add(&self.hidden_dropout, self.output_dense.forward(context), x);
+        layer_norm(&self.output_layer_norm, self.layer_norm_eps, out)
     }
 }
 
@@ -120,8 +118,8 @@ impl<B: Backend> BertLayer<B> {
             Activation::GeluTanh => gelu_approximate(h),
             Activation::Relu => relu(h),
         };
-        let out = self.hidden_dropout.forward(self.output.forward(h));
-        layer_norm(&self.output_layer_norm, self.layer_norm_eps, out + attended)
+        let out = dropout_add(&self.hidden_dropout, self.output.forward(h), attended);
+        layer_norm(&self.output_layer_norm, self.layer_norm_eps, out)
     }
 }
 

@@ -4,7 +4,7 @@
 //! ChaCha generator and then runs two full-size ops (`x * mask`, `* 1/keep`), each recorded for
 //! backward: on short batches that was 7 % of a MiniLM step. Here one backend draw per call gives
 //! a 64-bit key, the mask (`0` or `1/keep`, the scale folded in) is a pure function of
-//! (key, element index) through SplitMix64, built on the host in parallel, and applied with one
+//! (key, element index) through a hash of 32-bit words (vectorised), built on the host in parallel, and applied with one
 //! multiplication. The key comes from the backend's generator, so `B::seed` still fixes every
 //! mask: seeded runs repeat bit for bit, at any thread count (the index, not the thread, picks
 //! the bits), and a resumed run draws the same masks as an uninterrupted one.
@@ -14,6 +14,7 @@
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor, TensorData};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Inverted dropout: zeroes each element with probability `prob`, scales the rest by
@@ -59,28 +60,38 @@ pub fn mask_values(key: u64, n: usize, prob: f64) -> Vec<f32> {
     let keep = 1.0 - prob;
     let scale = (1.0 / keep) as f32;
     // Element i is kept when its 32 random bits are below keep · 2^32.
-    let threshold = (keep * 4_294_967_296.0).min(u32::MAX as f64) as u64;
+    let threshold = (keep * 4_294_967_296.0).min(u32::MAX as f64) as u32;
     let mut out = vec![0.0f32; n];
-    // Two elements per 64-bit draw; chunks of 8192 keep rayon's overhead negligible.
-    out.par_chunks_mut(8192).enumerate().for_each(|(c, chunk)| {
-        let base = (c * 8192 / 2) as u64;
-        for (j, pair) in chunk.chunks_mut(2).enumerate() {
-            let bits = splitmix64(key ^ (base + j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            for (half, v) in pair.iter_mut().enumerate() {
-                let r = (bits >> (32 * half)) & 0xFFFF_FFFF;
-                *v = if r < threshold { scale } else { 0.0 };
-            }
-        }
-    });
+    // Chunks of 8192 keep rayon's overhead negligible, and never straddle a multiple of 2^32,
+    // so each chunk's high index bits are one constant.
+    out.par_chunks_mut(8192)
+        .enumerate()
+        .for_each(|(c, chunk)| fill(chunk, (c * 8192) as u64, key, threshold, scale));
     out
 }
 
-/// SplitMix64's output function: a bijective 64-bit mix.
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// Elements `start..start + out.len()` of the mask: two rounds of MurmurHash3's 32-bit
+/// finaliser over (index, key). Branch-free 32-bit arithmetic, so the loop runs 8 or 16 lanes
+/// wide; the bits depend only on the index and the key.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn fill(out: &mut [f32], start: u64, key: u64, threshold: u32, scale: f32) {
+    let (k0, k1) = (key as u32, (key >> 32) as u32);
+    let high = ((start >> 32) as u32).wrapping_mul(0x85EB_CA6B) ^ k1;
+    let low = start as u32;
+    for (j, v) in out.iter_mut().enumerate() {
+        let h = fmix32(fmix32(low.wrapping_add(j as u32) ^ k0) ^ high);
+        *v = if h < threshold { scale } else { 0.0 };
+    }
+}
+
+/// MurmurHash3's finaliser: a bijective 32-bit mix with full avalanche.
+#[inline(always)]
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^ (h >> 16)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use burn::tensor::{Shape, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
 use super::super::dropout::{draw_key, mask_values};
+use super::gemm::{self, Threads, View};
 use super::{math, tensor, values, Fast};
 
 /// The sizes of one call.
@@ -175,64 +176,9 @@ fn item(t: &[f32], b: usize, slab: usize) -> &[f32] {
     &t[b * slab..(b + 1) * slab]
 }
 
-/// A strided matrix inside a slice: element `(r, c)` at `offset + r·rs + c·cs`.
-#[derive(Clone, Copy)]
-struct View {
-    offset: usize,
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl View {
-    /// One past the last element the view reaches.
-    fn end(&self) -> usize {
-        self.offset + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
-    }
-
-    fn t(self) -> View {
-        View {
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-            ..self
-        }
-    }
-}
-
-/// `dst = lhs · rhs` with the `gemm` crate (the kernels flex's matmul uses) on one thread:
-/// the caller is already one of rayon's tasks. Strides let it read a head's columns of the
-/// `[seq, heads·head_dim]` slabs, and transposes, without copying.
+/// `dst = lhs · rhs` on this thread: the caller is already one of rayon's tasks.
 fn matmul(dst: &mut [f32], d: View, lhs: &[f32], l: View, rhs: &[f32], r: View) {
-    assert!(d.rows == l.rows && d.cols == r.cols && l.cols == r.rows);
-    assert!(d.end() <= dst.len() && l.end() <= lhs.len() && r.end() <= rhs.len());
-    // SAFETY: the asserts keep every element gemm reads or writes inside its slice, and `dst`,
-    // borrowed mutably, aliases neither input.
-    unsafe {
-        gemm::gemm(
-            d.rows,
-            d.cols,
-            l.cols,
-            dst.as_mut_ptr().add(d.offset),
-            d.cs as isize,
-            d.rs as isize,
-            false,
-            lhs.as_ptr().add(l.offset),
-            l.cs as isize,
-            l.rs as isize,
-            rhs.as_ptr().add(r.offset),
-            r.cs as isize,
-            r.rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    gemm::matmul(dst, d, (lhs, l), (rhs, r), false, Threads::One);
 }
 
 /// Head `h`'s `[seq, head_dim]` columns of a `[seq, heads·head_dim]` slab.

@@ -52,6 +52,13 @@ pub fn exp(x: f32) -> f32 {
 /// The error function (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 before rounding).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
+    erf_and_gauss(x).0
+}
+
+/// `(erf(x), e^(−x²))`: A&S 7.1.26 computes the Gaussian factor anyway, and GELU's backward
+/// needs it too.
+#[inline(always)]
+fn erf_and_gauss(x: f32) -> (f32, f32) {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
     let p = 1.061_405_4_f32;
@@ -59,12 +66,9 @@ pub fn erf(x: f32) -> f32 {
     let p = p * t + 1.421_413_7;
     let p = p * t - 0.284_496_72;
     let p = p * t + 0.254_829_6;
-    let y = 1.0 - p * t * exp(-a * a);
-    if x < 0.0 {
-        -y
-    } else {
-        y
-    }
+    let gauss = exp(-a * a);
+    let y = 1.0 - p * t * gauss;
+    (if x < 0.0 { -y } else { y }, gauss)
 }
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -83,8 +87,10 @@ pub fn gelu(x: &[f32], out: &mut [f32]) {
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub fn gelu_backward(x: &[f32], grad: &mut [f32]) {
     for (g, &v) in grad.iter_mut().zip(x) {
-        let cdf = 0.5 * (1.0 + erf(v * FRAC_1_SQRT_2));
-        let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * v * v);
+        // One exp: with z = x/√2, erf's e^(−z²) is e^(−x²/2) = √(2π)·φ(x).
+        let (erf, gauss) = erf_and_gauss(v * FRAC_1_SQRT_2);
+        let cdf = 0.5 * (1.0 + erf);
+        let pdf = FRAC_1_SQRT_2PI * gauss;
         *g *= cdf + v * pdf;
     }
 }

@@ -19,8 +19,11 @@
 
 mod attention;
 mod gelu;
+mod gemm;
 mod layer_norm;
+mod linear;
 pub mod math;
+mod residual;
 
 use std::borrow::Cow;
 
@@ -29,6 +32,7 @@ use burn::nn::LayerNorm;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 
+use super::Dropout;
 use crate::backend::{cast, Cpu, Train};
 
 /// The backend the fused kernels are written for.
@@ -61,6 +65,35 @@ pub fn layer_norm<B: Backend, const D: usize>(
         )),
         _ => norm.forward(x),
     }
+}
+
+/// `x·weight (+ bias)` for `x` `[rows, d_in]` and `weight` `[d_in, d_out]`, in f32.
+pub fn linear<B: Backend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 2> {
+    if is_fast::<B>() && x.dtype() == DType::F32 && weight.dtype() == DType::F32 {
+        return cast(linear::forward(cast(x), cast(weight), bias.map(cast)));
+    }
+    burn::tensor::module::linear(x, weight, bias)
+}
+
+/// `dropout(x) + residual`: one fused node on `Train<Cpu>` (f32), burn's ops elsewhere.
+pub fn dropout_add<B: Backend, const D: usize>(
+    dropout: &Dropout,
+    x: Tensor<B, D>,
+    residual: Tensor<B, D>,
+) -> Tensor<B, D> {
+    let fused = dropout.prob > 0.0 && x.shape() == residual.shape();
+    if fused && is_fast::<B>() && x.dtype() == DType::F32 && residual.dtype() == DType::F32 {
+        return cast(residual::forward::<D>(
+            cast(x),
+            cast(residual),
+            dropout.prob,
+        ));
+    }
+    dropout.forward(x) + residual
 }
 
 /// BERT's attention core on `Train<Cpu>` (f32): [`super::self_attention`] dispatches here.

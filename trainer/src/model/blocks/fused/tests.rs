@@ -68,6 +68,76 @@ fn layer_norm_skips_frozen_parameters() {
     assert!(norm.gamma.val().grad(&grads).is_none());
 }
 
+#[test]
+fn linear_matches_burns_forward_and_gradients() {
+    // The second size is past the threshold where the products use rayon's pool.
+    for (rows, d_in, d_out) in [(37, 24, 40), (300, 160, 160)] {
+        let x = random([rows, d_in], 20);
+        let w = random([d_in, d_out], 21);
+        let b = random([d_out], 22);
+        let up = random([rows, d_out], 23).detach();
+        for bias in [Some(b.clone()), None] {
+            let y = linear(x.clone(), w.clone(), bias.clone());
+            let want = burn::tensor::module::linear(x.clone(), w.clone(), bias.clone());
+            let tol = Tolerance::rel_abs(1e-5, 1e-4);
+            let check = |a: Tensor<Cpu, 2>, b: Tensor<Cpu, 2>| {
+                a.into_data().assert_approx_eq::<f32>(&b.into_data(), tol)
+            };
+            check(y.clone().inner(), want.clone().inner());
+            let g1 = (y * up.clone()).sum().backward();
+            let g2 = (want * up.clone()).sum().backward();
+            check(x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+            check(w.grad(&g1).unwrap(), w.grad(&g2).unwrap());
+            if bias.is_some() {
+                let (ours, want) = (b.grad(&g1).unwrap(), b.grad(&g2).unwrap());
+                ours.into_data()
+                    .assert_approx_eq::<f32>(&want.into_data(), tol);
+            }
+        }
+    }
+}
+
+#[test]
+fn linear_skips_what_is_frozen() {
+    let x = random([5, 8], 24);
+    // burn's `detach` keeps `require_grad`; freezing is `set_require_grad(false)`.
+    let w = random([8, 3], 25).set_require_grad(false);
+    let b = random([3], 26).set_require_grad(false);
+    let grads = linear(x.clone(), w.clone(), Some(b.clone()))
+        .sum()
+        .backward();
+    assert!(x.grad(&grads).is_some());
+    assert!(w.grad(&grads).is_none(), "weight");
+    assert!(b.grad(&grads).is_none(), "bias");
+    // Frozen input (LoRA's base path on a frozen embedding): only the weight's gradient.
+    let x = random([5, 8], 27).set_require_grad(false);
+    let w = random([8, 3], 28);
+    let grads = linear(x.clone(), w.clone(), None).sum().backward();
+    assert!(w.grad(&grads).is_some() && x.grad(&grads).is_none());
+}
+
+#[test]
+fn dropout_add_draws_burns_mask_and_matches_its_gradients() {
+    let device = Default::default();
+    let drop = Dropout::new(0.3);
+    let (x, r) = (random([5, 7, 33], 30), random([5, 7, 33], 31));
+    let up = random([5, 7, 33], 32).detach();
+    Fast::seed(&device, 5);
+    let ours = dropout_add(&drop, x.clone(), r.clone());
+    Fast::seed(&device, 5);
+    let want = drop.forward(x.clone()) + r.clone();
+    // The same mask, and x·m + r rounds as the composed ops do: equal, not merely close.
+    assert_eq!(ours.clone().into_data(), want.clone().into_data());
+    let g1 = (ours * up.clone()).sum().backward();
+    let g2 = (want * up).sum().backward();
+    for t in [&x, &r] {
+        assert_eq!(
+            t.grad(&g1).unwrap().into_data(),
+            t.grad(&g2).unwrap().into_data()
+        );
+    }
+}
+
 /// The composed attention the fused kernel replaces (the generic path of `self_attention`).
 fn composed(q: T<3>, k: T<3>, v: T<3>, mask: T<4>, heads: usize, drop: &Dropout) -> T<3> {
     let [b, s, hd] = q.dims();
@@ -126,7 +196,9 @@ fn kernels_repeat_bit_for_bit_at_one_and_two_threads() {
         let x = random([16, 50, 96], 12);
         let mut norm = LayerNormConfig::new(96).init::<Fast>(&Default::default());
         norm.gamma = Param::from_tensor(random([96], 13));
-        let y = layer_norm(&norm, 1e-12, gelu(x.clone()));
+        let w = random([96, 300], 14);
+        let h = linear(x.clone().reshape([800, 96]), w, Some(random([300], 15)));
+        let y = layer_norm(&norm, 1e-12, gelu(h));
         let grads = y.clone().powf_scalar(2.0).sum().backward();
         (y.inner().into_data(), x.grad(&grads).unwrap().into_data())
     };
