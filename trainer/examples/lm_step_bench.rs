@@ -279,7 +279,7 @@ fn main() -> Result<()> {
         let norm = optim::global_grad_norm(net, &acc);
         let factor = optim::clip_factor(norm, max_grad_norm);
         let t_clip = t.elapsed();
-        *net = opt.step(lr, factor, net.clone(), acc);
+        opt.step_in_place(lr, factor, net, acc);
         let t_opt = t.elapsed();
         let phases = [
             t_fwd.as_secs_f64(),

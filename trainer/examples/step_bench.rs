@@ -262,7 +262,7 @@ fn main() -> Result<()> {
         let norm = optim::global_grad_norm(net, &grads);
         let factor = optim::clip_factor(norm, Some(1.0));
         let t_clip = t.elapsed();
-        *net = opt.step(args.lr, factor, net.clone(), grads);
+        opt.step_in_place(args.lr, factor, net, grads);
         let t_opt = t.elapsed();
         let phases = [
             t_fwd.as_secs_f64(),

@@ -13,7 +13,7 @@ use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
-use super::blocks::fused::{dropout_add, gelu, layer_norm};
+use super::blocks::fused::{dropout_add, embedding, gelu, layer_norm};
 use super::blocks::{additive_mask, self_attention, Dropout};
 use super::config::Activation;
 use super::lora::AdaptedLinear;
@@ -43,9 +43,9 @@ impl<B: Backend> BertEmbeddings<B> {
         let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device)
             .unsqueeze::<2>()
             .expand([batch, seq]);
-        let x = self.word_embeddings.forward(input_ids)
-            + self.position_embeddings.forward(positions)
-            + self.token_type_embeddings.forward(token_type_ids);
+        let x = embedding(&self.word_embeddings, input_ids)
+            + embedding(&self.position_embeddings, positions)
+            + embedding(&self.token_type_embeddings, token_type_ids);
         self.dropout
             .forward(layer_norm(&self.layer_norm, self.layer_norm_eps, x))
     }

@@ -24,6 +24,7 @@ pub fn update(
     let shape = p.shape();
     let n = shape.num_elements();
     let raw = |t: Tensor<Cpu, 1>| t.into_primitive().tensor();
+    // Unique when the module was stepped in place (`AdamW::step_in_place`): no copy.
     let mut p = owned_values(raw(p));
     let (mut m, mut v) = match state {
         Some(s) => (owned_values(raw(s.m)), owned_values(raw(s.v))),

@@ -94,7 +94,7 @@ impl<B: AutodiffBackend, T: Task<B>> Ctx<'_, B, T> {
             }
         };
         let factor = optim::clip_factor(norm * unscale, t.max_grad_norm.map(|m| m.get())) * unscale;
-        *net = opt.step(lr, factor, net.clone(), acc);
+        opt.step_in_place(lr, factor, net, acc);
         Ok(Stepped {
             loss: step_loss,
             lr,

@@ -18,6 +18,7 @@
 //! never by thread, and partial sums are added in a fixed order.
 
 mod attention;
+mod embedding;
 mod gelu;
 mod gemm;
 mod layer_norm;
@@ -28,9 +29,9 @@ mod residual;
 use std::borrow::Cow;
 
 use burn::backend::flex::FlexTensor;
-use burn::nn::LayerNorm;
+use burn::nn::{Embedding, LayerNorm};
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::tensor::{DType, Int, Shape, Tensor, TensorData};
 
 use super::Dropout;
 use crate::backend::{cast, Cpu, Train};
@@ -77,6 +78,27 @@ pub fn linear<B: Backend>(
         return cast(linear::forward(cast(x), cast(weight), bias.map(cast)));
     }
     burn::tensor::module::linear(x, weight, bias)
+}
+
+/// `embedding`'s rows for `ids` (`[batch, seq]`), `[batch, seq, d]`.
+pub fn embedding<B: Backend>(embedding: &Embedding<B>, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+    let weight = embedding.weight.val();
+    let [vocab, d] = weight.dims();
+    let [batch, seq] = ids.dims();
+    if is_fast::<B>() && weight.dtype() == DType::F32 {
+        let rows = ids
+            .to_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .unwrap_or_default();
+        // Out-of-range ids take burn's path and its error.
+        if rows.len() == batch * seq && rows.iter().all(|&i| (0..vocab as i64).contains(&i)) {
+            let rows = rows.into_iter().map(|i| i as usize).collect();
+            let out: Tensor<B, 2> = cast(embedding::forward(cast(weight), rows));
+            return out.reshape([batch, seq, d]);
+        }
+    }
+    embedding.forward(ids)
 }
 
 /// `dropout(x) + residual`: one fused node on `Train<Cpu>` (f32), burn's ops elsewhere.

@@ -138,6 +138,24 @@ fn dropout_add_draws_burns_mask_and_matches_its_gradients() {
     }
 }
 
+#[test]
+fn embedding_matches_burns_lookup_and_its_dense_gradient() {
+    let device = Default::default();
+    // 2500 rows: three backward blocks, the last one partial; ids repeat within and across rows.
+    let mut table = burn::nn::EmbeddingConfig::new(2500, 24).init::<Fast>(&device);
+    table.weight = Param::from_tensor(random([2500, 24], 40));
+    let ids = [[3i64, 2499, 3, 1024], [0, 1023, 1024, 3]];
+    let ids = Tensor::<Fast, 2, burn::tensor::Int>::from_data(ids, &device);
+    let ours = embedding(&table, ids.clone());
+    let want = table.forward(ids);
+    assert_eq!(ours.clone().into_data(), want.clone().into_data());
+    let up = random([2, 4, 24], 41).detach();
+    let g1 = (ours * up.clone()).sum().backward();
+    let g2 = (want * up).sum().backward();
+    let w = table.weight.val();
+    close(w.grad(&g1).unwrap(), w.grad(&g2).unwrap());
+}
+
 /// The composed attention the fused kernel replaces (the generic path of `self_attention`).
 fn composed(q: T<3>, k: T<3>, v: T<3>, mask: T<4>, heads: usize, drop: &Dropout) -> T<3> {
     let [b, s, hd] = q.dims();
