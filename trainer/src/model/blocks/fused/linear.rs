@@ -17,6 +17,8 @@
 //! `db` is summed per block of [`ROWS`] rows and the blocks added in order, so no result depends
 //! on the thread count.
 
+use std::borrow::Cow;
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -92,9 +94,9 @@ fn backward(s: &Saved, grad: FlexTensor, parents: [Option<NodeId>; 3], grads: &m
         grads.register::<Flex>(id, tensor(dx, Shape::new([rows, d_in])));
     }
     if let (Some(id), Some(x)) = (w_id, &s.x) {
-        let x = values(x);
+        let (x, x_view) = matrix(x);
         let mut dw = vec![0.0f32; d_in * d_out];
-        let xt = (&x[..], View::dense(rows, d_in).t());
+        let xt = (&x[..], x_view.t());
         matmul(
             &mut dw,
             View::dense(d_in, d_out),
@@ -130,14 +132,18 @@ pub(super) fn forward(
                 .for_each(|r| r.copy_from_slice(&b))
         });
     }
-    matmul(
-        &mut y,
-        View::dense(rows, d_out),
-        (&values(&x.primitive), View::dense(rows, d_in)),
-        (&values(&w.primitive), View::dense(d_in, d_out)),
-        b.is_some(),
-        Threads::Pool,
-    );
+    {
+        let ((xv, x_view), (wv, w_view)) = (matrix(&x.primitive), matrix(&w.primitive));
+        let (lhs, rhs) = ((&xv[..], x_view), (&wv[..], w_view));
+        matmul(
+            &mut y,
+            View::dense(rows, d_out),
+            lhs,
+            rhs,
+            b.is_some(),
+            Threads::Pool,
+        );
+    }
     let y = tensor(y, Shape::new([rows, d_out]));
     // Keep `x` only when `dW` will be asked for, and `W` only for `dx`.
     let saved = Saved {
@@ -172,6 +178,27 @@ pub(super) fn forward(
         }
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// A 2-D tensor's elements and where its matrix lies in them: a strided view (a transposed
+/// weight, as a tied LM head reads the embedding table) is read in place, not copied, which
+/// for a 49 152-row vocabulary is 113 MB a step saved.
+fn matrix(t: &FlexTensor) -> (Cow<'_, [f32]>, View) {
+    let layout = t.layout();
+    let dims = layout.shape().dims::<2>();
+    match layout.strides() {
+        &[rs, cs] if rs > 0 && cs > 0 => (
+            Cow::Borrowed(t.storage::<f32>()),
+            View {
+                offset: layout.start_offset(),
+                rows: dims[0],
+                cols: dims[1],
+                rs: rs as usize,
+                cs: cs as usize,
+            },
+        ),
+        _ => (values(t), View::dense(dims[0], dims[1])),
+    }
 }
 
 /// Column sums of a row-major `[rows, d]` matrix, per block of [`ROWS`] rows, blocks added in

@@ -98,6 +98,27 @@ fn linear_matches_burns_forward_and_gradients() {
 }
 
 #[test]
+fn linear_reads_a_transposed_weight_in_place() {
+    // A tied LM head: the `[vocab, d]` table read as `[d, vocab]`.
+    let x = random([40, 24], 33);
+    let table = random([300, 24], 34);
+    let up = random([40, 300], 35).detach();
+    let y = linear(x.clone(), table.clone().transpose(), None);
+    let want = burn::tensor::module::linear(x.clone(), table.clone().transpose(), None);
+    let tol = Tolerance::rel_abs(1e-5, 1e-4);
+    y.clone()
+        .inner()
+        .into_data()
+        .assert_approx_eq::<f32>(&want.clone().inner().into_data(), tol);
+    let g1 = (y * up.clone()).sum().backward();
+    let g2 = (want * up).sum().backward();
+    for t in [&x, &table] {
+        let (a, b) = (t.grad(&g1).unwrap(), t.grad(&g2).unwrap());
+        a.into_data().assert_approx_eq::<f32>(&b.into_data(), tol);
+    }
+}
+
+#[test]
 fn linear_skips_what_is_frozen() {
     let x = random([5, 8], 24);
     // burn's `detach` keeps `require_grad`; freezing is `set_require_grad(false)`.
