@@ -1,18 +1,23 @@
-//! Fused CPU kernels for the training backend (`Autodiff<Flex>`): GELU, LayerNorm and BERT's
-//! self-attention core, each one autodiff node with a hand-written backward.
+//! Fused CPU kernels for the training backend (`Autodiff<Flex>`): linear layers, embedding
+//! lookups, GELU, LayerNorm, dropout + residual and BERT's self-attention core, each one
+//! autodiff node with a hand-written backward.
 //!
 //! Under autodiff, burn builds LayerNorm, softmax and attention from generic tensor ops: every
 //! step of the formula is its own full pass over memory, its own node, and, on flex, a
 //! single-threaded scalar loop (`expf`/`erff` from libm). On short tweet batches those passes
 //! took about half of a MiniLM step while the GEMMs ran near the CPU's peak (docs/benchmarks.md,
 //! issue #8). Here each block is one parallel pass forward and one backward, over vectorised
-//! `exp`/`erf` ([`math`]), with the backward written from the saved forward values.
+//! `exp`/`erf` ([`math`]), with the backward written from the saved forward values. The
+//! linear and embedding nodes answer a second cost: flex zero-fills and copies every new
+//! buffer on the calling thread while the pool waits, so they write their results straight
+//! into the buffers that become the tensors.
 //!
 //! The public functions take any backend: on `Train<Cpu>` with f32 tensors they run the fused
 //! kernels, elsewhere (inference on the plain backend, CUDA, half precision) burn's own ops, so
 //! the models stay generic. The check is a `TypeId` comparison and the move between the generic
-//! and the concrete tensor type is a `Box<dyn Any>` downcast (`backend::{is, cast}`): no unsafe code, no new trait bound
-//! on every model.
+//! and the concrete tensor type is a `Box<dyn Any>` downcast (`backend::{is, cast}`): no unsafe
+//! dispatch, no new trait bound on every model. (The one `unsafe` block is the `gemm` call in
+//! `gemm.rs`, behind bounds checks.)
 //!
 //! Every kernel is deterministic at any thread count: work is split by rows or by batch item,
 //! never by thread, and partial sums are added in a fixed order.
