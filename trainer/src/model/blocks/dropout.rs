@@ -4,8 +4,8 @@
 //! ChaCha generator and then runs two full-size ops (`x * mask`, `* 1/keep`), each recorded for
 //! backward: on short batches that was 7 % of a MiniLM step. Here one backend draw per call gives
 //! a 64-bit key, the mask (`0` or `1/keep`, the scale folded in) is a pure function of
-//! (key, element index) through a hash of 32-bit words (vectorised), built on the host in parallel, and applied with one
-//! multiplication. The key comes from the backend's generator, so `B::seed` still fixes every
+//! (key, element index) through a vectorised 32-bit hash, built on the host in parallel, and
+//! applied with one multiplication. The key comes from the backend's generator, so `B::seed` still fixes every
 //! mask: seeded runs repeat bit for bit, at any thread count (the index, not the thread, picks
 //! the bits), and a resumed run draws the same masks as an uninterrupted one.
 //!

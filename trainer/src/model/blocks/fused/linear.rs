@@ -80,9 +80,9 @@ fn backward(s: &Saved, grad: FlexTensor, parents: [Option<NodeId>; 3], grads: &m
     let (rows, d_in, d_out) = (s.rows, s.d_in, s.d_out);
     let g_view = (&g[..], View::dense(rows, d_out));
     if let (Some(id), Some(w)) = (x_id, &s.weight) {
-        let w = values(w);
+        let (w, w_view) = matrix(w);
         let mut dx = vec![0.0f32; rows * d_in];
-        let wt = (&w[..], View::dense(d_in, d_out).t());
+        let wt = (&w[..], w_view.t());
         matmul(
             &mut dx,
             View::dense(rows, d_in),
